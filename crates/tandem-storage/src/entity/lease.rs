@@ -1,0 +1,16 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "lease")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub lease_key: String,
+    pub holder: String,
+    pub expires_at: i64,
+    pub token: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

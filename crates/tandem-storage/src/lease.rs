@@ -1,0 +1,168 @@
+use std::time::Duration;
+
+use sea_orm::sea_query::{Condition, Expr, ExprTrait};
+use sea_orm::{ActiveValue, ColumnTrait, EntityTrait, QueryFilter};
+use time::OffsetDateTime;
+
+use crate::clock::{duration_ms, from_ms, now_ms};
+use crate::entity::lease::{self, Column, Entity};
+use crate::{Database, Error, Result};
+
+/// A lease held by one holder until it expires, is released, or is taken over.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    /// What the lease is for.
+    pub key: String,
+    /// Who holds it (usually an instance id).
+    pub holder: String,
+    /// When it lapses unless renewed.
+    pub expires_at: OffsetDateTime,
+    /// A fencing token: it grows every time the lease is claimed, so work stamped with an
+    /// older token can be recognised as stale.
+    pub token: i64,
+}
+
+/// Time-limited exclusive ownership of a key, shared by all instances.
+#[async_trait::async_trait]
+pub trait Leases: Send + Sync {
+    /// Claims `key` for `holder` for `ttl`, when it is free, expired or already `holder`'s.
+    /// Returns `None` when another holder has an unexpired lease.
+    async fn claim(&self, key: &str, holder: &str, ttl: Duration) -> Result<Option<Lease>>;
+
+    /// Extends a lease this holder still owns; `None` when it was taken over meanwhile.
+    async fn renew(&self, lease: &Lease, ttl: Duration) -> Result<Option<Lease>>;
+
+    /// Gives the lease up so that another holder can claim it at once; a no-op when it was
+    /// already taken over.
+    async fn release(&self, lease: &Lease) -> Result<()>;
+
+    /// The unexpired lease on `key`, if any.
+    async fn current(&self, key: &str) -> Result<Option<Lease>>;
+}
+
+/// The sea-orm implementation, one `lease` row per key.
+#[derive(Clone, Debug)]
+pub struct SqlLeases {
+    db: Database,
+}
+
+impl SqlLeases {
+    /// Leases stored in `db`.
+    pub fn new(db: Database) -> SqlLeases {
+        SqlLeases { db }
+    }
+}
+
+#[async_trait::async_trait]
+impl Leases for SqlLeases {
+    async fn claim(&self, key: &str, holder: &str, ttl: Duration) -> Result<Option<Lease>> {
+        let now = now_ms();
+        let expires_at = now.saturating_add(duration_ms(ttl));
+        let outcome = self
+            .db
+            .transaction(|tx| async move {
+                // Take the row over when it is free or ours; the token grows on every claim.
+                let updated = Entity::update_many()
+                    .col_expr(Column::Token, Expr::col(Column::Token).add(1))
+                    .col_expr(Column::Holder, Expr::value(holder))
+                    .col_expr(Column::ExpiresAt, Expr::value(expires_at))
+                    .filter(Column::LeaseKey.eq(key))
+                    .filter(
+                        Condition::any()
+                            .add(Column::ExpiresAt.lte(now))
+                            .add(Column::Holder.eq(holder)),
+                    )
+                    .exec(&*tx)
+                    .await?;
+                if updated.rows_affected == 1 {
+                    let row = Entity::find_by_id(key).one(&*tx).await?;
+                    return Ok::<_, Error>(row.map(to_lease));
+                }
+                let exists = Entity::find_by_id(key).one(&*tx).await?.is_some();
+                if exists {
+                    return Ok(None);
+                }
+                let row = lease::ActiveModel {
+                    lease_key: ActiveValue::Set(key.to_owned()),
+                    holder: ActiveValue::Set(holder.to_owned()),
+                    expires_at: ActiveValue::Set(expires_at),
+                    token: ActiveValue::Set(1),
+                };
+                match Entity::insert(row.clone()).exec(&*tx).await {
+                    Ok(_) => Ok(Some(Lease {
+                        key: key.to_owned(),
+                        holder: holder.to_owned(),
+                        expires_at: from_ms(expires_at),
+                        token: 1,
+                    })),
+                    Err(err) if crate::error::is_unique_violation(&err) => Ok(None),
+                    Err(err) => Err(err.into()),
+                }
+            })
+            .await;
+        match outcome {
+            Err(err) if err.is_unique_violation() => Ok(None),
+            other => other,
+        }
+    }
+
+    async fn renew(&self, lease: &Lease, ttl: Duration) -> Result<Option<Lease>> {
+        let expires_at = now_ms().saturating_add(duration_ms(ttl));
+        let updated = self
+            .db
+            .transaction(|tx| async move {
+                let result = Entity::update_many()
+                    .col_expr(Column::ExpiresAt, Expr::value(expires_at))
+                    .filter(Column::LeaseKey.eq(&lease.key))
+                    .filter(Column::Holder.eq(&lease.holder))
+                    .filter(Column::Token.eq(lease.token))
+                    .exec(&*tx)
+                    .await?;
+                Ok::<_, Error>(result.rows_affected == 1)
+            })
+            .await?;
+        Ok(updated.then(|| Lease {
+            expires_at: from_ms(expires_at),
+            ..lease.clone()
+        }))
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<()> {
+        // Expire the row rather than delete it, so the fencing token keeps growing.
+        self.db
+            .transaction(|tx| async move {
+                Entity::update_many()
+                    .col_expr(Column::ExpiresAt, Expr::value(0i64))
+                    .filter(Column::LeaseKey.eq(&lease.key))
+                    .filter(Column::Holder.eq(&lease.holder))
+                    .filter(Column::Token.eq(lease.token))
+                    .exec(&*tx)
+                    .await?;
+                Ok::<_, Error>(())
+            })
+            .await
+    }
+
+    async fn current(&self, key: &str) -> Result<Option<Lease>> {
+        let now = now_ms();
+        let row = self
+            .db
+            .read(|conn| async move {
+                Entity::find_by_id(key)
+                    .filter(Column::ExpiresAt.gt(now))
+                    .one(&conn)
+                    .await
+            })
+            .await?;
+        Ok(row.map(to_lease))
+    }
+}
+
+fn to_lease(row: lease::Model) -> Lease {
+    Lease {
+        key: row.lease_key,
+        holder: row.holder,
+        expires_at: from_ms(row.expires_at),
+        token: row.token,
+    }
+}

@@ -1,0 +1,42 @@
+//! Tandem's storage layer: the database connection and the HA primitives every other crate
+//! builds on.
+//!
+//! [`Database`] opens a pool on SQLite, PostgreSQL or MySQL/MariaDB, runs transactions with
+//! retries on transient conflicts ([`Database::transaction`]) and applies the schema
+//! migrations under a database-level lock ([`Database::migrate`]).
+//! On top of it sit the primitives that make several instances behave as one:
+//! [`ServerLock`] (a job runs once per cluster per interval), [`Leases`] (exclusive,
+//! expiring ownership of a key), [`Membership`] (heartbeat rows and the live-peer view) and
+//! [`Cache`] (a shared key-value cache with TTL). Each is a trait with a sea-orm
+//! implementation (`Sql*`); the `testkit` feature exports a conformance suite that any
+//! other implementation can run.
+//!
+//! This crate knows nothing about HTTP and reads no files or environment variables: it
+//! receives typed [`DatabaseSettings`].
+
+mod cache;
+mod clock;
+mod database;
+mod entity;
+mod error;
+mod jobs;
+mod lease;
+mod membership;
+mod migrate;
+mod server_lock;
+mod settings;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub use crate::cache::{Cache, MAX_KEY_LEN, SqlCache};
+pub use crate::clock::{from_ms, now_ms};
+pub use crate::database::{Database, Tx};
+pub use crate::error::{Error, Result, TransactionError};
+pub use crate::jobs::{ClusterJobs, JobsHandle};
+pub use crate::lease::{Lease, Leases, SqlLeases};
+pub use crate::membership::{Heartbeat, Instance, Membership, Peer, SqlMembership};
+pub use crate::migrate::MigrationOptions;
+pub use crate::server_lock::{ServerLock, ServerLockExt, SqlServerLock};
+pub use crate::settings::{Backend, DatabaseSettings, Location, redact_url};
+
+pub use sea_orm;

@@ -1,0 +1,5 @@
+//! Integration tests of `tandem-storage`, run on every configured backend.
+
+mod database;
+mod migrations;
+mod primitives;

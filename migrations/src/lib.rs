@@ -1,0 +1,24 @@
+//! Tandem's schema migrations, one file per migration.
+//!
+//! Each file holds one [`MigrationTrait`] implementation, named by its date and sequence.
+//! A released file is never edited: a schema change is a new file appended to
+//! [`Migrator::migrations`].
+//!
+//! This crate only describes the schema.
+//! Running the migrations under a cluster-wide lock, so that several instances can start
+//! at once on an empty database, is `tandem_storage::migrate`'s job.
+
+mod m20261125_000001_ha_core;
+
+use sea_orm_migration::{MigrationTrait, MigratorTrait};
+
+pub use sea_orm_migration;
+
+/// The ordered list of Tandem's migrations.
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261125_000001_ha_core::Migration)]
+    }
+}

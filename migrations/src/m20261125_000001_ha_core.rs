@@ -1,0 +1,133 @@
+//! The tables behind the HA primitives: server locks, leases, cluster membership and the
+//! key-value cache.
+//!
+//! Times are stored as milliseconds since the Unix epoch in `BIGINT` columns, so that the
+//! same comparisons work unchanged on SQLite, PostgreSQL and MySQL.
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::{big_integer, blob, pk_auto, string_len, string_len_uniq};
+
+#[derive(DeriveMigrationName)]
+pub(crate) struct Migration;
+
+// The trait's signature elides the manager's lifetime, so the impl must too.
+#[allow(elided_lifetimes_in_paths)]
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(ServerLock::Table)
+                    .col(pk_auto(ServerLock::Id))
+                    .col(string_len_uniq(ServerLock::OperationUid, 100))
+                    .col(big_integer(ServerLock::Version))
+                    .col(big_integer(ServerLock::LastExecution))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Lease::Table)
+                    .col(string_len(Lease::LeaseKey, 190).primary_key())
+                    .col(string_len(Lease::Holder, 190))
+                    .col(big_integer(Lease::ExpiresAt))
+                    .col(big_integer(Lease::Token))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(ClusterMember::Table)
+                    .col(string_len(ClusterMember::InstanceId, 190).primary_key())
+                    .col(string_len(ClusterMember::Address, 255))
+                    .col(string_len(ClusterMember::Version, 64))
+                    .col(big_integer(ClusterMember::StartedAt))
+                    .col(big_integer(ClusterMember::LastHeartbeat))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_cluster_member_last_heartbeat")
+                    .table(ClusterMember::Table)
+                    .col(ClusterMember::LastHeartbeat)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(CacheData::Table)
+                    .col(string_len(CacheData::CacheKey, 168).primary_key())
+                    .col(blob(CacheData::Data))
+                    .col(big_integer(CacheData::ExpiresAt))
+                    .col(big_integer(CacheData::CreatedAt))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_cache_data_expires_at")
+                    .table(CacheData::Table)
+                    .col(CacheData::ExpiresAt)
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for table in [
+            CacheData::Table.into_iden(),
+            ClusterMember::Table.into_iden(),
+            Lease::Table.into_iden(),
+            ServerLock::Table.into_iden(),
+        ] {
+            manager
+                .drop_table(Table::drop().table(table).to_owned())
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(DeriveIden)]
+enum ServerLock {
+    Table,
+    Id,
+    OperationUid,
+    Version,
+    LastExecution,
+}
+
+#[derive(DeriveIden)]
+enum Lease {
+    Table,
+    LeaseKey,
+    Holder,
+    ExpiresAt,
+    Token,
+}
+
+#[derive(DeriveIden)]
+enum ClusterMember {
+    Table,
+    InstanceId,
+    Address,
+    Version,
+    StartedAt,
+    LastHeartbeat,
+}
+
+#[derive(DeriveIden)]
+enum CacheData {
+    Table,
+    CacheKey,
+    Data,
+    ExpiresAt,
+    CreatedAt,
+}
