@@ -95,7 +95,7 @@ impl Database {
                     .foreign_keys(true)
             });
         }
-        let conn = sea_orm::Database::connect(options).await?;
+        let conn = connect_with_retries(options).await?;
         let detected = match conn.get_database_backend() {
             sea_orm::DbBackend::Sqlite => Backend::Sqlite,
             sea_orm::DbBackend::Postgres => Backend::Postgres,
@@ -210,6 +210,24 @@ impl std::fmt::Debug for Database {
         f.debug_struct("Database")
             .field("backend", &self.backend)
             .finish_non_exhaustive()
+    }
+}
+
+/// Opens the pool, retrying while the database reports it busy: on a fresh SQLite file,
+/// the first connections of several processes race to switch it to WAL, and the losers
+/// get SQLITE_BUSY without waiting on the busy timeout.
+async fn connect_with_retries(options: ConnectOptions) -> Result<DatabaseConnection, DbErr> {
+    const ATTEMPTS: u32 = 10;
+    let mut attempt = 0;
+    loop {
+        match sea_orm::Database::connect(options.clone()).await {
+            Err(err) if is_retryable(&err) && attempt < ATTEMPTS => {
+                attempt += 1;
+                tracing::debug!(attempt, error = %err, "database busy while connecting, retrying");
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+            other => return other,
+        }
     }
 }
 

@@ -85,9 +85,10 @@ impl Database {
         let txn = self.connection().begin().await?;
         let lock_name = "CONCAT('tandem.migrate.', DATABASE())";
         if options.locking {
+            // MariaDB does not take a negative timeout as "forever"; a year is as good.
             let seconds = options
                 .lock_timeout
-                .map_or(-1, |t| t.as_secs().max(1) as i64);
+                .map_or(31_536_000, |t| t.as_secs().max(1) as i64);
             tracing::debug!("waiting for the migration lock");
             let got = txn
                 .query_one_raw(Statement::from_sql_and_values(

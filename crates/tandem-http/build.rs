@@ -1,0 +1,28 @@
+//! Records the git commit the server is built from, for `/api/health` and `buildInfo`.
+
+use std::process::Command;
+
+fn main() {
+    println!("cargo:rerun-if-env-changed=TANDEM_COMMIT");
+    for path in [
+        "../../.git/HEAD",
+        "../../.git/refs/heads",
+        "../../.git/packed-refs",
+    ] {
+        println!("cargo:rerun-if-changed={path}");
+    }
+    let commit = std::env::var("TANDEM_COMMIT").ok().or_else(|| {
+        let output = Command::new("git")
+            .args(["rev-parse", "--short=10", "HEAD"])
+            .output()
+            .ok()?;
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    });
+    println!(
+        "cargo:rustc-env=TANDEM_COMMIT={}",
+        commit.unwrap_or_else(|| "unknown".to_owned())
+    );
+}

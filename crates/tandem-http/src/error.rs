@@ -1,0 +1,103 @@
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// The result type of `tandem-http`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why a server could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The database could not be opened, migrated or used.
+    #[error(transparent)]
+    Storage(#[from] tandem_storage::Error),
+    /// The listening socket could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: String,
+        /// Why the bind failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Accepting connections failed for good.
+    #[error("the http listener failed: {0}")]
+    Listener(#[source] std::io::Error),
+}
+
+/// An error answered to an HTTP client: a status and Grafana's JSON error body
+/// `{"message": "...", "status"?: "..."}`.
+///
+/// Every error response of the API goes through this type, so the mapping from domain
+/// errors to statuses lives in one place ([`ApiError::from`] implementations).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub code: StatusCode,
+    /// The human-readable message.
+    pub message: String,
+    /// Grafana's machine-readable `status` (dashboard save errors use it).
+    pub status: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<&'a str>,
+}
+
+impl ApiError {
+    /// An error with `code` and `message`.
+    pub fn new(code: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            code,
+            message: message.into(),
+            status: None,
+        }
+    }
+
+    /// 404 `{"message":"Not found"}`, Grafana's answer to an unknown route.
+    pub fn not_found() -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "Not found")
+    }
+
+    /// 413 for a body over the configured limit.
+    pub fn payload_too_large(limit: usize) -> ApiError {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("Request body is larger than the limit of {limit} bytes"),
+        )
+    }
+
+    /// The JSON body for a status that carries no message of its own.
+    pub fn from_status(code: StatusCode) -> ApiError {
+        ApiError::new(code, code.canonical_reason().unwrap_or("Error"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            message: &self.message,
+            status: self.status,
+        };
+        (self.code, Json(body)).into_response()
+    }
+}
+
+impl From<tandem_storage::Error> for ApiError {
+    fn from(err: tandem_storage::Error) -> ApiError {
+        match err {
+            tandem_storage::Error::InvalidArgument(message) => {
+                ApiError::new(StatusCode::BAD_REQUEST, message)
+            }
+            other => {
+                // The cause goes to the log, never to the client.
+                tracing::error!(error = %other, "storage error while serving a request");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
+            }
+        }
+    }
+}

@@ -1,0 +1,190 @@
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tandem_storage::{
+    Cache, ClusterJobs, Database, Heartbeat, Instance, JobsHandle, Membership, MigrationOptions,
+    SqlCache, SqlMembership, SqlServerLock,
+};
+use time::OffsetDateTime;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::{AppState, BuildInfo, Error, Metrics, Result, Settings};
+
+/// How often expired cache entries are deleted (once per cluster).
+const CACHE_CLEANUP_INTERVAL: Duration = Duration::from_secs(600);
+/// How often rows of long-dead instances are purged from the membership table.
+const MEMBER_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
+/// A member silent for this long is forgotten.
+const MEMBER_RETENTION: Duration = Duration::from_secs(24 * 3600);
+/// How long a graceful shutdown waits for in-flight requests.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The composition of one Tandem instance: database, migrations, cluster membership,
+/// cluster jobs and the HTTP server.
+///
+/// `tandem-server` is a thin wrapper around [`Server::start`]; an embedder or a test can
+/// start several instances in one process the same way.
+pub struct Server;
+
+impl Server {
+    /// Connects to the database, applies pending migrations (waiting for another instance
+    /// that is applying them), joins the cluster, and starts serving.
+    pub async fn start(settings: Settings) -> Result<RunningServer> {
+        let started_at = OffsetDateTime::now_utc();
+        let db = Database::connect(&settings.database).await?;
+        tracing::info!(
+            backend = settings.database.backend.grafana_name(),
+            "connected to the database"
+        );
+        db.migrate(MigrationOptions {
+            locking: settings.database.migration_locking,
+            lock_timeout: settings.database.migration_lock_timeout,
+        })
+        .await?;
+
+        let host = if settings.server.http_addr.is_empty() {
+            "0.0.0.0"
+        } else {
+            settings.server.http_addr.as_str()
+        };
+        let bind_to = format!("{host}:{}", settings.server.http_port);
+        let listener = TcpListener::bind(&bind_to)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: bind_to.clone(),
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(Error::Listener)?;
+
+        let instance_id = settings
+            .cluster
+            .instance_id
+            .clone()
+            .unwrap_or_else(generate_instance_id);
+        let address = settings
+            .cluster
+            .advertise_address
+            .clone()
+            .unwrap_or_else(|| {
+                let host = if settings.server.http_addr.is_empty() || host == "0.0.0.0" {
+                    "127.0.0.1"
+                } else {
+                    settings.server.http_addr.as_str()
+                };
+                format!("{host}:{}", local_addr.port())
+            });
+        let build = BuildInfo::current();
+        let instance = Instance {
+            id: instance_id.clone(),
+            address,
+            version: build.version.to_owned(),
+            started_at,
+        };
+        let membership: Arc<dyn Membership> = Arc::new(SqlMembership::new(db.clone()));
+        let heartbeat = Heartbeat::start(
+            membership.clone(),
+            instance,
+            settings.cluster.heartbeat_interval,
+        )
+        .await?;
+
+        let mut jobs = ClusterJobs::new(Arc::new(SqlServerLock::new(db.clone())));
+        let cache = SqlCache::new(db.clone());
+        jobs.add("cache.cleanup", CACHE_CLEANUP_INTERVAL, move || {
+            let cache = cache.clone();
+            async move { cache.delete_expired().await }
+        });
+        let members = membership.clone();
+        jobs.add("cluster.purge", MEMBER_PURGE_INTERVAL, move || {
+            let members = members.clone();
+            async move { members.purge(MEMBER_RETENTION).await }
+        });
+        let jobs = jobs.start();
+
+        let state = AppState {
+            db: db.clone(),
+            membership,
+            instance_id: Arc::from(instance_id.as_str()),
+            peer_timeout: settings.cluster.peer_timeout,
+            metrics: Arc::new(Metrics::new(build.version, build.commit)),
+            build,
+            root_url: Arc::from(settings.server.root_url.as_str()),
+            max_body_bytes: settings.server.max_request_body_bytes,
+            router_logging: settings.server.router_logging,
+        };
+        let router = crate::router(state);
+        let shutdown = CancellationToken::new();
+        let serving = tokio::spawn(crate::serve(
+            listener,
+            router,
+            settings.server.max_connections,
+            shutdown.clone(),
+            DRAIN_TIMEOUT,
+        ));
+        tracing::info!(address = %local_addr, instance_id = %instance_id, "HTTP server listening");
+        Ok(RunningServer {
+            local_addr,
+            instance_id,
+            shutdown,
+            serving,
+            heartbeat,
+            jobs,
+            db,
+        })
+    }
+}
+
+/// A started instance; stop it with [`RunningServer::shutdown`].
+pub struct RunningServer {
+    local_addr: SocketAddr,
+    instance_id: String,
+    shutdown: CancellationToken,
+    serving: JoinHandle<std::io::Result<()>>,
+    heartbeat: Heartbeat,
+    jobs: JobsHandle,
+    db: Database,
+}
+
+impl RunningServer {
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// This instance's cluster id.
+    pub fn instance_id(&self) -> &str {
+        &self.instance_id
+    }
+
+    /// The instance's database pool.
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish, removes this instance
+    /// from the membership table, stops the cluster jobs and closes the database pool.
+    pub async fn shutdown(self) -> Result<()> {
+        tracing::info!("shutting down");
+        self.shutdown.cancel();
+        let served = self.serving.await;
+        self.jobs.stop().await;
+        let left = self.heartbeat.leave().await;
+        self.db.close().await;
+        match served {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => return Err(Error::Listener(err)),
+            Err(join) => tracing::error!(error = %join, "the HTTP server task failed"),
+        }
+        left?;
+        tracing::info!("shut down cleanly");
+        Ok(())
+    }
+}
+
+fn generate_instance_id() -> String {
+    let bytes: [u8; 8] = rand::random();
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}

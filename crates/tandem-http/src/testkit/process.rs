@@ -1,0 +1,167 @@
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tandem_storage::{Backend, DatabaseSettings, Location};
+use tokio::process::{Child, Command};
+
+use crate::testkit::http;
+
+/// The `tandem-server` binary of this build: beside the test binary's `deps/` folder, built
+/// on demand when missing (for example when only one package's tests were built).
+pub fn server_binary() -> PathBuf {
+    static BINARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BINARY
+        .get_or_init(|| {
+            let exe = std::env::current_exe().expect("the test binary's path");
+            let profile_dir = exe
+                .parent()
+                .and_then(Path::parent)
+                .expect("the test binary lives in target/<profile>/deps");
+            let binary = profile_dir.join("tandem-server");
+            if !binary.exists() {
+                let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+                let mut build = std::process::Command::new(cargo);
+                build.args(["build", "-p", "tandem-server", "--bin", "tandem-server"]);
+                if profile_dir
+                    .file_name()
+                    .is_some_and(|name| name == "release")
+                {
+                    build.arg("--release");
+                }
+                let status = build.status().expect("run cargo build");
+                assert!(status.success(), "building tandem-server failed");
+            }
+            binary
+        })
+        .clone()
+}
+
+/// The `GF_DATABASE_*` variables that point a server process at `settings`' database.
+pub fn database_env(settings: &DatabaseSettings) -> Vec<(String, String)> {
+    let mut env = vec![(
+        "GF_DATABASE_TYPE".to_owned(),
+        settings.backend.grafana_name().to_owned(),
+    )];
+    match &settings.location {
+        Location::SqliteFile(path) => {
+            env.push(("GF_DATABASE_PATH".to_owned(), path.display().to_string()));
+        }
+        Location::Url(url) => env.push(("GF_DATABASE_URL".to_owned(), url.clone())),
+    }
+    if settings.backend == Backend::Sqlite {
+        env.push(("GF_DATABASE_WAL".to_owned(), "true".to_owned()));
+    }
+    env
+}
+
+/// A real `tandem-server` process on a free loopback port; killed when dropped.
+pub struct ServerProcess {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl ServerProcess {
+    /// Spawns the server with `env` added to a minimal environment (loopback address, a
+    /// free port, a fast heartbeat); its output goes to a log file.
+    pub fn spawn(env: &[(String, String)]) -> ServerProcess {
+        let port = free_port();
+        let log = std::env::temp_dir().join(format!(
+            "tandem-server-{port}-{}.log",
+            rand::random::<u32>()
+        ));
+        let log_file = std::fs::File::create(&log).expect("create the process log");
+        let mut command = Command::new(server_binary());
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("GF_SERVER_HTTP_ADDR", "127.0.0.1")
+            .env("GF_SERVER_HTTP_PORT", port.to_string())
+            .env("GF_CLUSTER_HEARTBEAT_INTERVAL", "200ms")
+            .env("GF_CLUSTER_PEER_TIMEOUT", "2s")
+            .env(
+                "GF_PATHS_DATA",
+                std::env::temp_dir().join(format!("tandem-data-{port}")),
+            )
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().expect("clone the log handle"))
+            .stderr(log_file)
+            .kill_on_drop(true);
+        let child = command.spawn().expect("spawn tandem-server");
+        ServerProcess { child, port, log }
+    }
+
+    /// The base URL.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("the process is running")
+    }
+
+    /// What the process has logged so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until `/api/health` answers 200, panicking with the process log after
+    /// `deadline` or if the process exits.
+    pub async fn wait_healthy(&mut self, deadline: Duration) {
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "tandem-server exited with {status} before becoming healthy:\n{}",
+                    self.logs()
+                );
+            }
+            let health = http::request("GET", &format!("{}/api/health", self.url()), &[], "").await;
+            if health.is_ok_and(|response| response.status == 200) {
+                return;
+            }
+            assert!(
+                start.elapsed() < deadline,
+                "tandem-server not healthy after {deadline:?}:\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Kills the process with SIGKILL: no shutdown code runs.
+    pub async fn kill(&mut self) {
+        self.child.kill().await.expect("SIGKILL the server");
+    }
+
+    /// Sends SIGTERM and waits (at most `deadline`) for the process to exit; returns its
+    /// exit code.
+    pub async fn terminate(&mut self, deadline: Duration) -> Option<i32> {
+        let pid = self.pid().to_string();
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM {pid} failed");
+        let exit = tokio::time::timeout(deadline, self.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("no exit {deadline:?} after SIGTERM:\n{}", self.logs()))
+            .expect("wait for the server");
+        exit.code()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("the port").port()
+}

@@ -1,0 +1,6 @@
+//! Integration tests of `tandem-http`: the API of in-process instances sharing one
+//! database, on every configured backend.
+
+mod api;
+mod cluster;
+mod health;
