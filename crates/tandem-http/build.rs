@@ -2,6 +2,7 @@
 
 use std::process::Command;
 
+#[allow(clippy::disallowed_methods)] // A build script reads its environment.
 fn main() {
     println!("cargo:rerun-if-env-changed=TANDEM_COMMIT");
     for path in [

@@ -104,6 +104,8 @@ enum ServerLock {
     LastExecution,
 }
 
+// The column is `lease_key` because `key` is reserved in MySQL.
+#[allow(clippy::enum_variant_names)]
 #[derive(DeriveIden)]
 enum Lease {
     Table,

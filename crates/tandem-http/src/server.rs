@@ -1,4 +1,4 @@
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,16 +45,16 @@ impl Server {
         })
         .await?;
 
-        let host = if settings.server.http_addr.is_empty() {
-            "0.0.0.0"
-        } else {
-            settings.server.http_addr.as_str()
+        // Empty means every interface, as in Grafana; a host name or an IPv6 literal works too.
+        let host = match settings.server.http_addr.as_str() {
+            "" => "0.0.0.0",
+            host => host.trim_start_matches('[').trim_end_matches(']'),
         };
-        let bind_to = format!("{host}:{}", settings.server.http_port);
-        let listener = TcpListener::bind(&bind_to)
+        let port = settings.server.http_port;
+        let listener = TcpListener::bind((host, port))
             .await
             .map_err(|source| Error::Bind {
-                addr: bind_to.clone(),
+                addr: format!("{host}:{port}"),
                 source,
             })?;
         let local_addr = listener.local_addr().map_err(Error::Listener)?;
@@ -68,14 +68,7 @@ impl Server {
             .cluster
             .advertise_address
             .clone()
-            .unwrap_or_else(|| {
-                let host = if settings.server.http_addr.is_empty() || host == "0.0.0.0" {
-                    "127.0.0.1"
-                } else {
-                    settings.server.http_addr.as_str()
-                };
-                format!("{host}:{}", local_addr.port())
-            });
+            .unwrap_or_else(|| advertised(local_addr).to_string());
         let build = BuildInfo::current();
         let instance = Instance {
             id: instance_id.clone(),
@@ -182,6 +175,17 @@ impl RunningServer {
         tracing::info!("shut down cleanly");
         Ok(())
     }
+}
+
+/// The address to advertise when none is configured: the listening address, with an
+/// unspecified IP (every interface) replaced by loopback.
+fn advertised(local: SocketAddr) -> SocketAddr {
+    let ip = match local.ip() {
+        ip if !ip.is_unspecified() => ip,
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+    };
+    SocketAddr::new(ip, local.port())
 }
 
 fn generate_instance_id() -> String {

@@ -136,7 +136,7 @@ where
 /// Generates one `#[tokio::test]` per backend in a module named after the case; each gets
 /// a fresh [`TestCluster`] of `$n` in-process instances, optionally configured.
 ///
-/// ```ignore
+/// ```text
 /// tandem_http::cluster_tests!(sessions_work_everywhere, 3, |cluster| async move { … });
 /// tandem_http::cluster_tests!(slow_heartbeat, 2, |_, s| s.cluster.peer_timeout = …, |cluster| async move { … });
 /// ```

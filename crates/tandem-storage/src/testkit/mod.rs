@@ -31,7 +31,7 @@ pub const REQUIRE_SERVICES_ENV: &str = "TANDEM_TEST_REQUIRE_SERVICES";
 /// Generates one `#[tokio::test]` per backend (`sqlite`, `postgres`, `mysql`) in a module
 /// named after the case; `$body` is an async function taking a fresh [`TestDatabase`].
 ///
-/// ```ignore
+/// ```text
 /// tandem_storage::backend_tests!(migrations_apply_once, |db| async move { … });
 /// ```
 #[macro_export]

@@ -66,7 +66,8 @@ tandem_storage::backend_tests!(
                 db.transaction(|tx| {
                     mine += 1;
                     attempts.fetch_add(1, Ordering::SeqCst);
-                    let barrier = (mine == 1).then(|| barrier.clone());
+                    let barrier =
+                        (mine == 1 && backend != Backend::Sqlite).then(|| barrier.clone());
                     async move {
                         exec(
                             &*tx,
@@ -74,9 +75,7 @@ tandem_storage::backend_tests!(
                         )
                         .await?;
                         if let Some(barrier) = barrier {
-                            if backend != Backend::Sqlite {
-                                barrier.wait().await;
-                            }
+                            barrier.wait().await;
                         }
                         exec(
                             &*tx,
