@@ -14,8 +14,10 @@ use tandem::storage::DatabaseSettings;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let data = std::env::temp_dir().join(format!("tandem-example-{}", std::process::id()));
-    let mut settings = Settings::default();
-    settings.database = DatabaseSettings::sqlite(data.join("tandem.db"));
+    let mut settings = Settings {
+        database: DatabaseSettings::sqlite(data.join("tandem.db")),
+        ..Settings::default()
+    };
     settings.server.http_addr = "127.0.0.1".to_owned();
     settings.server.http_port = 0;
 

@@ -1,11 +1,15 @@
 //! The tables behind the HA primitives: server locks, leases, cluster membership and the
 //! key-value cache.
 //!
+//! Every statement is idempotent (`IF NOT EXISTS`): MySQL cannot roll DDL back, so a
+//! migration cut short by a crash is simply run again by the next instance.
+//!
 //! Times are stored as milliseconds since the Unix epoch in `BIGINT` columns, so that the
 //! same comparisons work unchanged on SQLite, PostgreSQL and MySQL.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::schema::{big_integer, blob, pk_auto, string_len, string_len_uniq};
+use sea_orm_migration::schema::{big_integer, blob, pk_auto, string_len};
+use sea_orm_migration::sea_orm::DbBackend;
 
 #[derive(DeriveMigrationName)]
 pub(crate) struct Migration;
@@ -15,12 +19,14 @@ pub(crate) struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let mysql = manager.get_database_backend() == DbBackend::MySql;
         manager
             .create_table(
                 Table::create()
+                    .if_not_exists()
                     .table(ServerLock::Table)
                     .col(pk_auto(ServerLock::Id))
-                    .col(string_len_uniq(ServerLock::OperationUid, 100))
+                    .col(key(mysql, ServerLock::OperationUid, 100).unique_key())
                     .col(big_integer(ServerLock::Version))
                     .col(big_integer(ServerLock::LastExecution))
                     .to_owned(),
@@ -29,9 +35,10 @@ impl MigrationTrait for Migration {
         manager
             .create_table(
                 Table::create()
+                    .if_not_exists()
                     .table(Lease::Table)
-                    .col(string_len(Lease::LeaseKey, 190).primary_key())
-                    .col(string_len(Lease::Holder, 190))
+                    .col(key(mysql, Lease::LeaseKey, 190).primary_key())
+                    .col(key(mysql, Lease::Holder, 190))
                     .col(big_integer(Lease::ExpiresAt))
                     .col(big_integer(Lease::Token))
                     .to_owned(),
@@ -40,8 +47,9 @@ impl MigrationTrait for Migration {
         manager
             .create_table(
                 Table::create()
+                    .if_not_exists()
                     .table(ClusterMember::Table)
-                    .col(string_len(ClusterMember::InstanceId, 190).primary_key())
+                    .col(key(mysql, ClusterMember::InstanceId, 190).primary_key())
                     .col(string_len(ClusterMember::Address, 255))
                     .col(string_len(ClusterMember::Version, 64))
                     .col(big_integer(ClusterMember::StartedAt))
@@ -52,6 +60,7 @@ impl MigrationTrait for Migration {
         manager
             .create_index(
                 Index::create()
+                    .if_not_exists()
                     .name("idx_cluster_member_last_heartbeat")
                     .table(ClusterMember::Table)
                     .col(ClusterMember::LastHeartbeat)
@@ -61,9 +70,18 @@ impl MigrationTrait for Migration {
         manager
             .create_table(
                 Table::create()
+                    .if_not_exists()
                     .table(CacheData::Table)
-                    .col(string_len(CacheData::CacheKey, 168).primary_key())
-                    .col(blob(CacheData::Data))
+                    .col(key(mysql, CacheData::CacheKey, 168).primary_key())
+                    .col(if mysql {
+                        // MySQL's BLOB stops at 64 KiB.
+                        ColumnDef::new(CacheData::Data)
+                            .custom(Alias::new("LONGBLOB"))
+                            .not_null()
+                            .take()
+                    } else {
+                        blob(CacheData::Data)
+                    })
                     .col(big_integer(CacheData::ExpiresAt))
                     .col(big_integer(CacheData::CreatedAt))
                     .to_owned(),
@@ -72,6 +90,7 @@ impl MigrationTrait for Migration {
         manager
             .create_index(
                 Index::create()
+                    .if_not_exists()
                     .name("idx_cache_data_expires_at")
                     .table(CacheData::Table)
                     .col(CacheData::ExpiresAt)
@@ -93,6 +112,16 @@ impl MigrationTrait for Migration {
         }
         Ok(())
     }
+}
+
+/// A column holding a key that must compare byte for byte: MySQL's default collation would
+/// make `"Key"` and `"key"` the same row.
+fn key(mysql: bool, name: impl IntoIden, len: u32) -> ColumnDef {
+    let mut column = string_len(name, len);
+    if mysql {
+        column.extra("COLLATE utf8mb4_bin");
+    }
+    column
 }
 
 #[derive(DeriveIden)]

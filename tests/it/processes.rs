@@ -4,6 +4,7 @@ use tandem::http::testkit::http;
 use tandem::http::testkit::{ServerProcess, database_env, eventually, server_binary};
 use tandem::storage::sea_orm::{ConnectionTrait, Statement};
 use tandem::storage::testkit::TestDatabase;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// How long a process may take to become healthy before the test gives up. This is a
 /// liveness bound, not a performance target (those are in docs/BENCHMARKS.md).
@@ -23,8 +24,17 @@ async fn peer_ids(url: &str) -> Vec<String> {
 }
 
 fn spawn(test: &TestDatabase, id: &str) -> ServerProcess {
+    spawn_with(test, id, &[])
+}
+
+fn spawn_with(test: &TestDatabase, id: &str, extra: &[(&str, &str)]) -> ServerProcess {
     let mut env = database_env(&test.settings());
     env.push(("GF_CLUSTER_INSTANCE_ID".to_owned(), id.to_owned()));
+    env.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
     ServerProcess::spawn(&env)
 }
 
@@ -75,11 +85,15 @@ tandem::storage::backend_tests!(
 );
 
 // An instance killed with SIGKILL runs no shutdown code: its peers keep listing it until
-// its heartbeat is older than the peer timeout (2 s here), then drop it.
+// its heartbeat is older than the peer timeout (5 s here), then drop it.
 tandem::storage::backend_tests!(
     a_killed_instance_drops_out_after_the_peer_timeout,
     |test: TestDatabase| async move {
-        let mut processes: Vec<_> = ["a", "b", "c"].iter().map(|id| spawn(&test, id)).collect();
+        let timeout = [("GF_CLUSTER_PEER_TIMEOUT", "5s")];
+        let mut processes: Vec<_> = ["a", "b", "c"]
+            .iter()
+            .map(|id| spawn_with(&test, id, &timeout))
+            .collect();
         for process in &mut processes {
             process.wait_healthy(START_DEADLINE).await;
         }
@@ -128,10 +142,18 @@ tandem::storage::backend_tests!(
             async move { peer_ids(&url).await == ["a", "b"] }
         })
         .await;
-        // An idle keep-alive connection must not hold the shutdown up.
-        let idle = tokio::net::TcpStream::connect(b.url().trim_start_matches("http://"))
+        // An idle keep-alive connection (one request served, then silence) must not hold
+        // the shutdown up.
+        let mut idle = tokio::net::TcpStream::connect(b.url().trim_start_matches("http://"))
             .await
             .unwrap();
+        idle.write_all(b"GET /api/health HTTP/1.1\r\nHost: tandem\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = vec![0u8; 4096];
+        let read = idle.read(&mut answer).await.unwrap();
+        let answer = String::from_utf8_lossy(&answer[..read]);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
         let code = b.terminate(Duration::from_secs(30)).await;
         assert_eq!(code, Some(0), "exit status after SIGTERM:\n{}", b.logs());
         assert_eq!(

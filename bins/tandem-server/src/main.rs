@@ -81,9 +81,11 @@ fn main() -> ExitCode {
 
 /// Runs the server until SIGTERM or SIGINT, then shuts it down gracefully.
 async fn serve(settings: tandem_http::Settings) -> anyhow::Result<()> {
-    let server = tandem_http::Server::start(settings).await?;
-    let signal = shutdown_signal().await?;
-    tracing::info!(signal, "received a shutdown signal");
+    let mut server = tandem_http::Server::start(settings).await?;
+    tokio::select! {
+        signal = shutdown_signal() => tracing::info!(signal = signal?, "received a shutdown signal"),
+        err = server.failed() => return Err(err.into()),
+    }
     server.shutdown().await?;
     Ok(())
 }

@@ -31,6 +31,8 @@ pub async fn serve(
     drain_timeout: Duration,
 ) -> std::io::Result<()> {
     let connections = TaskTracker::new();
+    // Cancelled when draining takes too long: the connections still open are dropped.
+    let force = CancellationToken::new();
     let permits = Arc::new(Semaphore::new(max_connections.max(1)));
     loop {
         let permit = tokio::select! {
@@ -52,10 +54,10 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
-        let shutdown = shutdown.clone();
+        let (shutdown, force) = (shutdown.clone(), force.clone());
         connections.spawn(async move {
             let _permit = permit;
-            serve_connection(stream, peer, router, shutdown).await;
+            serve_connection(stream, peer, router, shutdown, force).await;
         });
     }
     drop(listener);
@@ -68,6 +70,8 @@ pub async fn serve(
             open = connections.len(),
             "connections still open after the drain timeout; closing them"
         );
+        force.cancel();
+        connections.wait().await;
     }
     Ok(())
 }
@@ -77,6 +81,7 @@ async fn serve_connection(
     peer: SocketAddr,
     router: Router,
     shutdown: CancellationToken,
+    force: CancellationToken,
 ) {
     let service =
         router.map_request(|request: hyper::Request<Incoming>| trim_trailing_slash(request));
@@ -95,8 +100,13 @@ async fn serve_connection(
         }
         () = shutdown.cancelled() => {
             connection.as_mut().graceful_shutdown();
-            if let Err(err) = connection.await {
-                tracing::debug!(%peer, error = %err, "connection ended with an error while draining");
+            tokio::select! {
+                result = connection => {
+                    if let Err(err) = result {
+                        tracing::debug!(%peer, error = %err, "connection ended with an error while draining");
+                    }
+                }
+                () = force.cancelled() => tracing::debug!(%peer, "connection dropped after the drain timeout"),
             }
         }
     }

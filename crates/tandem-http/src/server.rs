@@ -122,22 +122,23 @@ impl Server {
             local_addr,
             instance_id,
             shutdown,
-            serving,
-            heartbeat,
-            jobs,
+            serving: Some(serving),
+            heartbeat: Some(heartbeat),
+            jobs: Some(jobs),
             db,
         })
     }
 }
 
-/// A started instance; stop it with [`RunningServer::shutdown`].
+/// A started instance; stop it with [`RunningServer::shutdown`]. Dropping it stops the
+/// HTTP server and the background tasks without the graceful steps.
 pub struct RunningServer {
     local_addr: SocketAddr,
     instance_id: String,
     shutdown: CancellationToken,
-    serving: JoinHandle<std::io::Result<()>>,
-    heartbeat: Heartbeat,
-    jobs: JobsHandle,
+    serving: Option<JoinHandle<std::io::Result<()>>>,
+    heartbeat: Option<Heartbeat>,
+    jobs: Option<JobsHandle>,
     db: Database,
 }
 
@@ -157,14 +158,38 @@ impl RunningServer {
         &self.db
     }
 
-    /// Stops accepting connections, lets in-flight requests finish, removes this instance
-    /// from the membership table, stops the cluster jobs and closes the database pool.
-    pub async fn shutdown(self) -> Result<()> {
+    /// Resolves only if the HTTP server stops on its own (its listener failed), with the
+    /// reason; a supervisor selects on it next to its shutdown signal.
+    pub async fn failed(&mut self) -> Error {
+        let Some(serving) = self.serving.as_mut() else {
+            return std::future::pending().await;
+        };
+        let outcome = serving.await;
+        self.serving = None;
+        match outcome {
+            Ok(Ok(())) => Error::Listener(std::io::Error::other("the HTTP server stopped")),
+            Ok(Err(err)) => Error::Listener(err),
+            Err(join) => Error::Listener(std::io::Error::other(join.to_string())),
+        }
+    }
+
+    /// Shuts the instance down gracefully: leaves the cluster (peers stop counting it at
+    /// once), stops accepting connections, lets in-flight requests finish (up to 30 s),
+    /// stops the cluster jobs and closes the database pool.
+    pub async fn shutdown(mut self) -> Result<()> {
         tracing::info!("shutting down");
+        let left = match self.heartbeat.take() {
+            Some(heartbeat) => heartbeat.leave().await,
+            None => Ok(()),
+        };
         self.shutdown.cancel();
-        let served = self.serving.await;
-        self.jobs.stop().await;
-        let left = self.heartbeat.leave().await;
+        let served = match self.serving.take() {
+            Some(serving) => serving.await,
+            None => Ok(Ok(())),
+        };
+        if let Some(jobs) = self.jobs.take() {
+            jobs.stop().await;
+        }
         self.db.close().await;
         match served {
             Ok(Ok(())) => {}
@@ -174,6 +199,12 @@ impl RunningServer {
         left?;
         tracing::info!("shut down cleanly");
         Ok(())
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
     }
 }
 

@@ -10,7 +10,7 @@ use sea_orm::{
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
-use crate::settings::{Backend, DatabaseSettings, Location};
+use crate::settings::{Backend, DatabaseSettings, Location, url_password};
 use crate::{Error, Result, TransactionError};
 
 /// A pooled connection to Tandem's database, shared by every part of one instance.
@@ -67,8 +67,13 @@ impl Database {
                 }
                 "sqlite://tandem.db".to_owned()
             }
-            Location::Url(url) => url.clone(),
+            // sqlx speaks MySQL to MariaDB; accept Grafana users' mariadb:// spelling.
+            Location::Url(url) => match url.strip_prefix("mariadb://") {
+                Some(rest) => format!("mysql://{rest}"),
+                None => url.clone(),
+            },
         };
+        let password = url_password(&url).map(str::to_owned);
         let max_open = settings.max_open_conn.max(1);
         let mut options = ConnectOptions::new(url);
         options
@@ -95,7 +100,14 @@ impl Database {
                     .foreign_keys(true)
             });
         }
-        let conn = connect_with_retries(options).await?;
+        let conn = connect_with_retries(options).await.map_err(|err| {
+            // Driver messages may quote the connection string; never let a password through.
+            let mut message = err.to_string();
+            if let Some(password) = password.as_deref() {
+                message = message.replace(password, "***");
+            }
+            Error::Connect(message)
+        })?;
         let detected = match conn.get_database_backend() {
             sea_orm::DbBackend::Sqlite => Backend::Sqlite,
             sea_orm::DbBackend::Postgres => Backend::Postgres,
@@ -138,7 +150,9 @@ impl Database {
     /// `transaction_retries` times, with exponential backoff from 100 ms capped at 2 s) when
     /// the database reports a busy, deadlock or serialization error.
     ///
-    /// Other errors are returned at once and the transaction is rolled back. On SQLite the
+    /// Other errors are returned at once and the transaction is rolled back. Because `f` may
+    /// run more than once, it must not have side effects outside the transaction, and it
+    /// should read the clock itself rather than capture a time taken before the call. On SQLite the
     /// transaction starts with `BEGIN IMMEDIATE`, so two writers queue on the busy timeout
     /// instead of failing when a reader tries to become a writer.
     pub async fn transaction<T, E, F, Fut>(&self, mut f: F) -> Result<T, E>
@@ -241,6 +255,20 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(base + jitter)
 }
 
+/// The SQLSTATE (or engine code) a database error carries, if any.
+pub(crate) fn sqlstate(err: &DbErr) -> Option<String> {
+    let (DbErr::Exec(RuntimeErr::SqlxError(err))
+    | DbErr::Query(RuntimeErr::SqlxError(err))
+    | DbErr::Conn(RuntimeErr::SqlxError(err))) = err
+    else {
+        return None;
+    };
+    match err.as_ref() {
+        sqlx::Error::Database(db_err) => db_err.code().map(|code| code.into_owned()),
+        _ => None,
+    }
+}
+
 /// Whether a database error is a transient conflict that a retry of the whole transaction
 /// can get past.
 pub(crate) fn is_retryable(err: &DbErr) -> bool {
@@ -254,8 +282,9 @@ pub(crate) fn is_retryable(err: &DbErr) -> bool {
         return false;
     };
     if let Some(mysql) = db_err.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
-        // 1213: deadlock found; 1205: lock wait timeout exceeded.
-        return matches!(mysql.number(), 1213 | 1205);
+        // 1213: deadlock found; 1205: lock wait timeout exceeded; 1020: record changed since
+        // last read (MariaDB 11.6+ with innodb_snapshot_isolation).
+        return matches!(mysql.number(), 1213 | 1205 | 1020);
     }
     let code = db_err.code().unwrap_or_default();
     if db_err

@@ -11,6 +11,10 @@ pub enum Error {
     /// The database rejected a statement or could not be reached.
     #[error("database error: {0}")]
     Database(#[from] DbErr),
+    /// The database could not be reached or refused the connection (the message never
+    /// contains the password).
+    #[error("cannot connect to the database: {0}")]
+    Connect(String),
     /// The settings cannot describe a usable database.
     #[error("invalid database settings: {0}")]
     InvalidSettings(String),

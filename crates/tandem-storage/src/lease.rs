@@ -27,6 +27,9 @@ pub struct Lease {
 pub trait Leases: Send + Sync {
     /// Claims `key` for `holder` for `ttl`, when it is free, expired or already `holder`'s.
     /// Returns `None` when another holder has an unexpired lease.
+    ///
+    /// A claim by the current holder succeeds again (with a new token), so a holder name
+    /// must identify one claimant: two tasks sharing a name would both get the lease.
     async fn claim(&self, key: &str, holder: &str, ttl: Duration) -> Result<Option<Lease>>;
 
     /// Extends a lease this holder still owns; `None` when it was taken over meanwhile.
@@ -56,11 +59,14 @@ impl SqlLeases {
 #[async_trait::async_trait]
 impl Leases for SqlLeases {
     async fn claim(&self, key: &str, holder: &str, ttl: Duration) -> Result<Option<Lease>> {
-        let now = now_ms();
-        let expires_at = now.saturating_add(duration_ms(ttl));
+        check_name("lease key", key)?;
+        check_name("lease holder", holder)?;
         let outcome = self
             .db
             .transaction(|tx| async move {
+                // Read inside the transaction: a retried attempt must use its own time.
+                let now = now_ms();
+                let expires_at = now.saturating_add(duration_ms(ttl));
                 // Take the row over when it is free or ours; the token grows on every claim.
                 let updated = Entity::update_many()
                     .col_expr(Column::Token, Expr::col(Column::Token).add(1))
@@ -107,10 +113,10 @@ impl Leases for SqlLeases {
     }
 
     async fn renew(&self, lease: &Lease, ttl: Duration) -> Result<Option<Lease>> {
-        let expires_at = now_ms().saturating_add(duration_ms(ttl));
-        let updated = self
+        let renewed = self
             .db
             .transaction(|tx| async move {
+                let expires_at = now_ms().saturating_add(duration_ms(ttl));
                 let result = Entity::update_many()
                     .col_expr(Column::ExpiresAt, Expr::value(expires_at))
                     .filter(Column::LeaseKey.eq(&lease.key))
@@ -118,10 +124,10 @@ impl Leases for SqlLeases {
                     .filter(Column::Token.eq(lease.token))
                     .exec(&*tx)
                     .await?;
-                Ok::<_, Error>(result.rows_affected == 1)
+                Ok::<_, Error>((result.rows_affected == 1).then_some(expires_at))
             })
             .await?;
-        Ok(updated.then(|| Lease {
+        Ok(renewed.map(|expires_at| Lease {
             expires_at: from_ms(expires_at),
             ..lease.clone()
         }))
@@ -144,6 +150,7 @@ impl Leases for SqlLeases {
     }
 
     async fn current(&self, key: &str) -> Result<Option<Lease>> {
+        check_name("lease key", key)?;
         let now = now_ms();
         let row = self
             .db
@@ -156,6 +163,18 @@ impl Leases for SqlLeases {
             .await?;
         Ok(row.map(to_lease))
     }
+}
+
+/// The longest lease key or holder accepted, the width of their columns.
+pub const MAX_LEASE_NAME_LEN: usize = 190;
+
+fn check_name(what: &str, name: &str) -> Result<()> {
+    if name.is_empty() || name.len() > MAX_LEASE_NAME_LEN {
+        return Err(Error::InvalidArgument(format!(
+            "a {what} must be 1 to {MAX_LEASE_NAME_LEN} bytes long"
+        )));
+    }
+    Ok(())
 }
 
 fn to_lease(row: lease::Model) -> Lease {

@@ -33,7 +33,7 @@ pub use crate::clock::{from_ms, now_ms};
 pub use crate::database::{Database, Tx};
 pub use crate::error::{Error, Result, TransactionError};
 pub use crate::jobs::{ClusterJobs, JobsHandle};
-pub use crate::lease::{Lease, Leases, SqlLeases};
+pub use crate::lease::{Lease, Leases, MAX_LEASE_NAME_LEN, SqlLeases};
 pub use crate::membership::{Heartbeat, Instance, Membership, Peer, SqlMembership};
 pub use crate::migrate::MigrationOptions;
 pub use crate::server_lock::{ServerLock, ServerLockExt, SqlServerLock};

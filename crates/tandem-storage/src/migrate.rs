@@ -1,11 +1,12 @@
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, Statement, TransactionTrait,
+    ActiveValue, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
-use sea_orm::{SqliteTransactionMode, TransactionOptions};
 use tandem_migrations::Migrator;
-use tandem_migrations::sea_orm_migration::MigratorTrait;
+use tandem_migrations::sea_orm_migration::{MigratorTrait, SchemaManager, seaql_migrations};
 
 use crate::settings::Backend;
 use crate::{Database, Error, Result};
@@ -67,9 +68,12 @@ impl Database {
                 [PG_MIGRATION_LOCK.into()],
             );
             if let Err(err) = txn.execute_raw(lock).await {
-                return Err(match err.to_string().contains("lock timeout") {
-                    true => Error::MigrationLockTimeout(options.lock_timeout.unwrap_or_default()),
-                    false => err.into(),
+                // 55P03: lock_not_available, raised when lock_timeout runs out.
+                return Err(match crate::database::sqlstate(&err).as_deref() {
+                    Some("55P03") => {
+                        Error::MigrationLockTimeout(options.lock_timeout.unwrap_or_default())
+                    }
+                    _ => err.into(),
                 });
             }
             txn.execute_unprepared("SET LOCAL lock_timeout = 0").await?;
@@ -83,7 +87,9 @@ impl Database {
         // A transaction pins one pooled connection; GET_LOCK belongs to that session, and
         // MySQL's implicit commits around DDL do not release it.
         let txn = self.connection().begin().await?;
-        let lock_name = "CONCAT('tandem.migrate.', DATABASE())";
+        // Lock names are server-wide and at most 64 characters: name the lock after a hash of
+        // the database, so that databases on one server do not wait for each other.
+        let lock_name = "CONCAT('tandem.migrate.', MD5(DATABASE()))";
         if options.locking {
             // MariaDB does not take a negative timeout as "forever"; a year is as good.
             let seconds = options
@@ -148,17 +154,45 @@ impl Database {
     }
 }
 
+/// Applies, in order, every known migration the database has not recorded, recording each
+/// one as it goes.
+///
+/// A database may also record migrations this build does not know: a newer version has
+/// run on it, as happens during a rolling upgrade. Migrations are additive, so this
+/// instance starts anyway and says so.
 async fn apply_pending(txn: &DatabaseTransaction) -> Result<Vec<String>, DbErr> {
-    let pending: Vec<String> = Migrator::get_pending_migrations(txn)
+    let recorded: HashSet<String> = Migrator::get_migration_models(txn)
         .await?
-        .iter()
-        .map(|migration| migration.name().to_owned())
+        .into_iter()
+        .map(|model| model.version)
         .collect();
-    for name in &pending {
+    let migrations = Migrator::migrations();
+    let known: HashSet<&str> = migrations.iter().map(|m| m.name()).collect();
+    let mut unknown: Vec<&str> = recorded
+        .iter()
+        .map(String::as_str)
+        .filter(|name| !known.contains(name))
+        .collect();
+    if !unknown.is_empty() {
+        unknown.sort_unstable();
+        tracing::warn!(
+            migrations = ?unknown,
+            "the database has migrations this version does not know (a newer version ran here); starting anyway"
+        );
+    }
+    let manager = SchemaManager::new(txn);
+    let mut applied = Vec::new();
+    for migration in migrations.iter().filter(|m| !recorded.contains(m.name())) {
+        let name = migration.name().to_owned();
         tracing::info!(migration = %name, "applying migration");
+        migration.up(&manager).await?;
+        seaql_migrations::Entity::insert(seaql_migrations::ActiveModel {
+            version: ActiveValue::Set(name.clone()),
+            applied_at: ActiveValue::Set(crate::now_ms() / 1000),
+        })
+        .exec(txn)
+        .await?;
+        applied.push(name);
     }
-    if !pending.is_empty() {
-        Migrator::up(txn, None).await?;
-    }
-    Ok(pending)
+    Ok(applied)
 }

@@ -63,10 +63,11 @@ impl ServerLock for SqlServerLock {
         let interval = duration_ms(max_interval);
         // Two rounds at most: the first may lose the race to create the row.
         for _ in 0..2 {
-            let now = now_ms();
             let outcome = self
                 .db
                 .transaction(|tx| async move {
+                    // Read inside the transaction: a retried attempt must use its own time.
+                    let now = now_ms();
                     let row = Entity::find()
                         .filter(Column::OperationUid.eq(operation))
                         .one(&*tx)

@@ -152,15 +152,27 @@ pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
+    // The password may hold a '/', so the credentials end at the last '@' before the query.
+    let before_query = rest.split('?').next().unwrap_or(rest);
+    match before_query.rfind('@') {
+        Some(at) => {
+            let userinfo = &rest[..at];
             let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
-            format!("{scheme}://{user}:***@{host}{tail}")
+            format!("{scheme}://{user}:***{}", &rest[at..])
         }
         None => url.to_owned(),
     }
+}
+
+/// The password inside `url`, if it has one (used to scrub driver error messages).
+pub(crate) fn url_password(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let before_query = rest.split('?').next().unwrap_or(rest);
+    let userinfo = &rest[..before_query.rfind('@')?];
+    userinfo
+        .split_once(':')
+        .map(|(_, password)| password)
+        .filter(|p| !p.is_empty())
 }
 
 #[cfg(test)]
@@ -178,6 +190,12 @@ mod tests {
             "mysql://root:***@localhost/test"
         );
         assert_eq!(redact_url("postgres://db/test"), "postgres://db/test");
+        assert_eq!(
+            redact_url("mysql://u:a/b@c@db:3306/x?ssl=1"),
+            "mysql://u:***@db:3306/x?ssl=1"
+        );
+        assert_eq!(url_password("mysql://u:a/b@c@db:3306/x"), Some("a/b@c"));
+        assert_eq!(url_password("mysql://u@db/x"), None);
     }
 
     #[test]

@@ -59,14 +59,23 @@ pub fn database_env(settings: &DatabaseSettings) -> Vec<(String, String)> {
 pub struct ServerProcess {
     child: Child,
     port: u16,
+    instance_id: String,
     log: PathBuf,
 }
 
 impl ServerProcess {
     /// Spawns the server with `env` added to a minimal environment (loopback address, a
-    /// free port, a fast heartbeat); its output goes to a log file.
+    /// free port, a fast heartbeat, a random instance id unless `env` sets one); its output
+    /// goes to a log file.
     pub fn spawn(env: &[(String, String)]) -> ServerProcess {
         let port = free_port();
+        let instance_id = env
+            .iter()
+            .find(|(key, _)| key == "GF_CLUSTER_INSTANCE_ID")
+            .map_or_else(
+                || format!("proc-{:08x}", rand::random::<u32>()),
+                |(_, id)| id.clone(),
+            );
         let log = std::env::temp_dir().join(format!(
             "tandem-server-{port}-{}.log",
             rand::random::<u32>()
@@ -90,7 +99,12 @@ impl ServerProcess {
             .stderr(log_file)
             .kill_on_drop(true);
         let child = command.spawn().expect("spawn tandem-server");
-        ServerProcess { child, port, log }
+        ServerProcess {
+            child,
+            port,
+            instance_id,
+            log,
+        }
     }
 
     /// The base URL.
@@ -108,8 +122,14 @@ impl ServerProcess {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// Waits until `/api/health` answers 200, panicking with the process log after
-    /// `deadline` or if the process exits.
+    /// The instance id it runs with.
+    pub fn instance_id(&self) -> &str {
+        &self.instance_id
+    }
+
+    /// Waits until `/api/health` answers 200 and `/api/cluster` shows this process's
+    /// instance id (the port was free when picked, but another process could have taken
+    /// it since), panicking with the process log after `deadline` or if the process exits.
     pub async fn wait_healthy(&mut self, deadline: Duration) {
         let start = Instant::now();
         loop {
@@ -121,6 +141,13 @@ impl ServerProcess {
             }
             let health = http::request("GET", &format!("{}/api/health", self.url()), &[], "").await;
             if health.is_ok_and(|response| response.status == 200) {
+                let cluster = http::get(&format!("{}/api/cluster", self.url())).await;
+                assert_eq!(
+                    cluster.json()["instanceId"],
+                    self.instance_id,
+                    "another server answers on port {}",
+                    self.port
+                );
                 return;
             }
             assert!(

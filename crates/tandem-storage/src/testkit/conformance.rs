@@ -37,7 +37,8 @@ pub async fn server_lock(contenders: Vec<Arc<dyn ServerLock>>) {
         contenders.len() >= 2,
         "the suite needs at least two contenders"
     );
-    let interval = Duration::from_secs(2);
+    // Long enough that a slow machine finishes the first two phases within it.
+    let interval = Duration::from_secs(5);
     let runs = Arc::new(AtomicUsize::new(0));
     let barrier = Arc::new(tokio::sync::Barrier::new(contenders.len()));
     let mut tasks = Vec::new();
@@ -161,6 +162,23 @@ pub async fn leases(stores: Vec<Arc<dyn Leases>>) {
         still.holder, "beta",
         "a stale release does not free another holder's lease"
     );
+
+    let too_long = "k".repeat(crate::MAX_LEASE_NAME_LEN + 1);
+    for (key, holder) in [("", "alpha"), (too_long.as_str(), "alpha"), ("conf.x", "")] {
+        let err = a
+            .claim(key, holder, long)
+            .await
+            .expect_err("a bad name is refused");
+        assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+    }
+    let upper = a
+        .claim("conf.Case", "alpha", long)
+        .await
+        .expect("claim")
+        .expect("free");
+    let lower = b.claim("conf.case", "beta", long).await.expect("claim");
+    assert!(lower.is_some(), "lease keys are case-sensitive");
+    a.release(&upper).await.expect("release");
 
     // Expiry: a short lease is taken over once it lapses, and the old holder is fenced.
     let short = a
@@ -357,6 +375,27 @@ pub async fn cache(stores: Vec<Arc<dyn Cache>>) {
             .expect_err("a bad key is refused");
         assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
     }
+    a.set("conf:Case", b"upper", None).await.expect("set");
+    a.set("conf:case", b"lower", None).await.expect("set");
+    assert_eq!(
+        b.get("conf:Case").await.expect("get").as_deref(),
+        Some(&b"upper"[..]),
+        "keys are case-sensitive"
+    );
+    assert_eq!(
+        b.get("conf:case").await.expect("get").as_deref(),
+        Some(&b"lower"[..])
+    );
+    let large = vec![7u8; 256 * 1024];
+    a.set("conf:large", &large, None)
+        .await
+        .expect("a 256 KiB value");
+    assert_eq!(
+        b.get("conf:large").await.expect("get"),
+        Some(large),
+        "large values round-trip"
+    );
+
     let longest = "k".repeat(crate::MAX_KEY_LEN);
     a.set(&longest, b"v", None)
         .await

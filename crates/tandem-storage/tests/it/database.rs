@@ -221,3 +221,39 @@ tandem_storage::backend_tests!(
             .expect("connections return to the pool");
     }
 );
+
+// A connection error never carries the password, even when the driver quotes the URL.
+#[tokio::test]
+async fn connection_errors_do_not_show_the_password() {
+    for url in [
+        "postgres://grafana:hunter2@127.0.0.1:1/grafana",
+        "mysql://grafana:hunter2@127.0.0.1:1/grafana",
+        "postgres://grafana:hunter2@[::1:5432x/grafana",
+    ] {
+        let mut settings = tandem_storage::DatabaseSettings::from_url(url).unwrap();
+        settings.acquire_timeout = Duration::from_millis(500);
+        let err = tandem_storage::Database::connect(&settings)
+            .await
+            .expect_err("nothing listens there");
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+}
+
+// Grafana users write mariadb:// for MariaDB; it is the MySQL protocol.
+#[tokio::test]
+async fn a_mariadb_url_is_accepted() {
+    let Some(test) = TestDatabase::create(Backend::Mysql).await else {
+        return;
+    };
+    let tandem_storage::Location::Url(url) = test.settings().location else {
+        unreachable!()
+    };
+    let settings =
+        tandem_storage::DatabaseSettings::from_url(&url.replacen("mysql://", "mariadb://", 1))
+            .unwrap();
+    let db = tandem_storage::Database::connect(&settings)
+        .await
+        .expect("connect with mariadb://");
+    db.ping().await.unwrap();
+}
