@@ -9,6 +9,7 @@
 //! at once on an empty database, is `tandem_storage::migrate`'s job.
 
 mod m20261125_000001_ha_core;
+mod m20261125_000002_identity;
 
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
@@ -19,6 +20,9 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261125_000001_ha_core::Migration)]
+        vec![
+            Box::new(m20261125_000001_ha_core::Migration),
+            Box::new(m20261125_000002_identity::Migration),
+        ]
     }
 }

@@ -1,0 +1,2 @@
+//! Test support: the conformance suite of [`crate::SessionStore`].
+pub mod conformance;
