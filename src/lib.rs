@@ -1,7 +1,8 @@
 //! Tandem: the high-availability core of a Grafana-compatible observability server.
 //!
 //! This facade re-exports the workspace's library crates under one name for embedders:
-//! [`storage`] (database, migrations, server lock, leases, membership, cache), [`http`]
+//! [`storage`] (database, migrations, server lock, leases, membership, cache),
+//! [`sessions`] (users, orgs, teams, service accounts, sessions), [`http`]
 //! (the Grafana-compatible API and the composition of one instance) and [`migrations`].
 //! It also owns the cross-crate tests in `tests/` and the examples in `examples/`.
 //!
@@ -17,4 +18,5 @@
 
 pub use tandem_http as http;
 pub use tandem_migrations as migrations;
+pub use tandem_sessions as sessions;
 pub use tandem_storage as storage;

@@ -2,3 +2,4 @@
 //! on one database, SIGKILL and SIGTERM, and the command line.
 
 mod processes;
+mod security;

@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const START_DEADLINE: Duration = Duration::from_secs(60);
 
 async fn peer_ids(url: &str) -> Vec<String> {
-    let response = http::get(&format!("{url}/api/cluster")).await;
+    let response = http::get_as_admin(&format!("{url}/api/cluster")).await;
     assert_eq!(response.status, 200, "{}", response.text());
     let mut ids: Vec<String> = response.json()["peers"]
         .as_array()

@@ -26,7 +26,8 @@ use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tandem_http::{ClusterSettings, SecuritySettings, ServerSettings, Settings};
+use tandem_http::{AuthSettings, ClusterSettings, SameSite, ServerSettings, Settings};
+use tandem_sessions::SessionSettings;
 use tandem_storage::{Backend, DatabaseSettings, Location, redact_url};
 
 use crate::cli::CliArgs;
@@ -80,6 +81,18 @@ pub(crate) const KEYS: &[Key] = &[
     key("database", "transaction_retries", "5", "retries of a busy or deadlocked transaction"),
     key("database", "log_queries", "false", "log every SQL statement at debug level"),
     key("security", "secret_key", "SW2YcwTIb9zpOOhoPsMm", "signing key; change it, share it"),
+    key("security", "admin_user", "admin", "server admin created on an empty database"),
+    key("security", "admin_password", "admin", "that admin's first password"),
+    key("security", "admin_email", "admin@localhost", "that admin's email"),
+    key("security", "cookie_secure", "false", "send cookies only over HTTPS"),
+    key("security", "cookie_samesite", "lax", "lax, strict, none or disabled"),
+    key("security", "disable_brute_force_login_protection", "false", "stop counting failed logins"),
+    key("security", "brute_force_login_protection_max_attempts", "5", "failed logins in 5 minutes before a login is blocked"),
+    key("auth", "login_cookie_name", "grafana_session", "name of the session cookie"),
+    key("auth", "token_rotation_interval_minutes", "10", "minutes between session token rotations"),
+    key("auth", "login_maximum_inactive_lifetime_duration", "7d", "an unused session ends after this"),
+    key("auth", "login_maximum_lifetime_duration", "30d", "a session ends this long after login"),
+    key("auth", "token_rotation_grace_period", "30s", "the previous token works this long after a rotation"),
     key("log", "level", "info", "trace, debug, info, warn, error or critical"),
     key("log", "format", "text", "text or json"),
     key("cluster", "instance_id", "", "this instance's id; empty = random"),
@@ -463,15 +476,30 @@ fn settings(values: &Values) -> Result<(Settings, LogSettings, Vec<String>), Con
     let data_dir = PathBuf::from(values.get::<String>("paths", "data")?);
     let database = database(values, &data_dir, &mut warnings)?;
 
-    let security = SecuritySettings {
-        secret_key: values.get("security", "secret_key")?,
-    };
+    let identity = identity(values)?;
     if !values.is_set("security", "secret_key") {
         warnings.push(
             "[security] secret_key is Grafana's published default; \
              set a secret of your own, the same on every instance"
                 .to_owned(),
         );
+    }
+    let auth = AuthSettings {
+        login_cookie_name: values.get("auth", "login_cookie_name")?,
+        cookie_secure: values.get("security", "cookie_secure")?,
+        cookie_samesite: values.get("security", "cookie_samesite")?,
+    };
+    if auth.login_cookie_name.is_empty()
+        || !auth
+            .login_cookie_name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(values.invalid(
+            "auth",
+            "login_cookie_name",
+            "a cookie name (letters, digits, _ and -)",
+        ));
     }
 
     let log = LogSettings {
@@ -510,9 +538,42 @@ fn settings(values: &Values) -> Result<(Settings, LogSettings, Vec<String>), Con
         server,
         database,
         cluster,
-        security,
+        auth,
+        identity,
     };
     Ok((settings, log, warnings))
+}
+
+/// The `[security]` and `[auth]` keys of sessions, logins and the admin user.
+fn identity(values: &Values) -> Result<SessionSettings, ConfigError> {
+    let minutes: u32 = values.get("auth", "token_rotation_interval_minutes")?;
+    if minutes == 0 {
+        return Err(values.invalid(
+            "auth",
+            "token_rotation_interval_minutes",
+            "a number of minutes above 0",
+        ));
+    }
+    let max_failed_logins: u32 =
+        values.get("security", "brute_force_login_protection_max_attempts")?;
+    let disabled: bool = values.get("security", "disable_brute_force_login_protection")?;
+    Ok(SessionSettings {
+        secret_key: values.get("security", "secret_key")?,
+        rotation_interval: Duration::from_secs(u64::from(minutes) * 60),
+        max_inactive_lifetime: values
+            .get::<Days>("auth", "login_maximum_inactive_lifetime_duration")?
+            .0,
+        max_lifetime: values
+            .get::<Days>("auth", "login_maximum_lifetime_duration")?
+            .0,
+        rotation_grace: values.get("auth", "token_rotation_grace_period")?,
+        brute_force_protection: !disabled && max_failed_logins > 0,
+        max_failed_logins: u64::from(max_failed_logins),
+        admin_user: values.get("security", "admin_user")?,
+        admin_password: values.get("security", "admin_password")?,
+        admin_email: values.get("security", "admin_email")?,
+        ..SessionSettings::default()
+    })
 }
 
 /// `root_url` with go-ini's `%(key)s` placeholders expanded, which Grafana's own
@@ -878,7 +939,7 @@ impl Entry {
     fn invalid(&self, expected: String) -> ConfigError {
         let value = match self.key.name {
             "url" => redact_url(&self.value),
-            "password" | "secret_key" => "***".to_owned(),
+            name if name.ends_with("password") || name == "secret_key" => "***".to_owned(),
             _ => self.value.clone(),
         };
         ConfigError::Invalid {
@@ -946,6 +1007,38 @@ impl FromValue for Port {
 impl FromValue for Duration {
     fn from_value(raw: &str) -> Result<Self, String> {
         parse_duration(raw).map_err(|why| format!("a duration such as 500ms, 5s or 1h30m ({why})"))
+    }
+}
+
+/// A duration in which a bare number counts days, as Grafana's session lifetimes did
+/// before they took durations.
+struct Days(Duration);
+
+impl FromValue for Days {
+    fn from_value(raw: &str) -> Result<Self, String> {
+        if !raw.is_empty() && raw.bytes().all(|byte| byte.is_ascii_digit()) {
+            return raw
+                .parse::<u64>()
+                .ok()
+                .and_then(|days| days.checked_mul(86_400))
+                .map(|secs| Days(Duration::from_secs(secs)))
+                .ok_or_else(|| "a number of days or a duration such as 7d".to_owned());
+        }
+        parse_duration(raw)
+            .map(Days)
+            .map_err(|why| format!("a number of days or a duration such as 7d ({why})"))
+    }
+}
+
+impl FromValue for SameSite {
+    fn from_value(raw: &str) -> Result<Self, String> {
+        match raw.to_ascii_lowercase().as_str() {
+            "lax" => Ok(SameSite::Lax),
+            "strict" => Ok(SameSite::Strict),
+            "none" => Ok(SameSite::None),
+            "disabled" => Ok(SameSite::Disabled),
+            _ => Err("lax, strict, none or disabled".to_owned()),
+        }
     }
 }
 
@@ -1126,7 +1219,38 @@ mod tests {
             defaults.cluster.heartbeat_interval
         );
         assert_eq!(settings.cluster.peer_timeout, defaults.cluster.peer_timeout);
-        assert_eq!(settings.security.secret_key, defaults.security.secret_key);
+        assert_eq!(settings.identity.secret_key, defaults.identity.secret_key);
+        let (identity, expected) = (&settings.identity, &defaults.identity);
+        assert_eq!(identity.rotation_interval, expected.rotation_interval);
+        assert_eq!(
+            identity.max_inactive_lifetime,
+            expected.max_inactive_lifetime
+        );
+        assert_eq!(identity.max_lifetime, expected.max_lifetime);
+        assert_eq!(identity.rotation_grace, expected.rotation_grace);
+        assert_eq!(
+            identity.brute_force_protection,
+            expected.brute_force_protection
+        );
+        assert_eq!(identity.max_failed_logins, expected.max_failed_logins);
+        assert_eq!(
+            (
+                &identity.admin_user,
+                &identity.admin_password,
+                &identity.admin_email
+            ),
+            (
+                &expected.admin_user,
+                &expected.admin_password,
+                &expected.admin_email
+            )
+        );
+        assert_eq!(
+            settings.auth.login_cookie_name,
+            defaults.auth.login_cookie_name
+        );
+        assert_eq!(settings.auth.cookie_secure, defaults.auth.cookie_secure);
+        assert_eq!(settings.auth.cookie_samesite, defaults.auth.cookie_samesite);
         assert_eq!(
             loaded.log,
             LogSettings {
@@ -1189,7 +1313,7 @@ mod tests {
             Some(Duration::from_secs(30))
         );
         assert!(!settings.database.wal);
-        assert_eq!(settings.security.secret_key, "s3cret");
+        assert_eq!(settings.identity.secret_key, "s3cret");
         assert_eq!(loaded.log.level, tracing::Level::ERROR);
         assert_eq!(loaded.log.format, LogFormat::Json);
         assert_eq!(settings.cluster.instance_id.as_deref(), Some("a1"));
@@ -1237,7 +1361,7 @@ mod tests {
         let secret = TempFile::new("key\n\n");
         let path = secret.path().to_str().expect("a UTF-8 temporary path");
         let settings = loaded("", &[("GF_SECURITY_SECRET_KEY__FILE", path)]);
-        assert_eq!(settings.security.secret_key, "key\n");
+        assert_eq!(settings.identity.secret_key, "key\n");
     }
 
     #[test]
@@ -1491,12 +1615,12 @@ mod tests {
         // A variable that is unset expands to nothing, which means the default.
         let result = try_load(Some("[security]\nsecret_key = ${UNSET}\n"), &[]);
         let result = result.expect("loads");
-        assert_eq!(result.settings.security.secret_key, "SW2YcwTIb9zpOOhoPsMm");
+        assert_eq!(result.settings.identity.secret_key, "SW2YcwTIb9zpOOhoPsMm");
         assert!(result.warnings[0].contains("secret_key"));
 
         // Expansions apply to the environment's values too.
         let settings = loaded("", &[("GF_SECURITY_SECRET_KEY", "${SK}"), ("SK", "abc")]);
-        assert_eq!(settings.security.secret_key, "abc");
+        assert_eq!(settings.identity.secret_key, "abc");
 
         check_error(
             "[database]\npassword = $__vault{secret/db}\n",

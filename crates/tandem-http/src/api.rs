@@ -137,6 +137,12 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
     )
 }
 
+/// `GET /api/auth/keys`: Grafana's legacy API keys are gone (service accounts replace them);
+/// tools such as grafana-backup still call this at start-up and expect an empty list.
+pub(crate) async fn legacy_api_keys() -> Json<Vec<()>> {
+    Json(Vec::new())
+}
+
 /// Every route nothing else matched: 404 with a JSON body, for `/api/*` and the rest alike.
 pub(crate) async fn not_found() -> ApiError {
     ApiError::not_found()

@@ -12,6 +12,9 @@ pub enum Error {
     /// The database could not be opened, migrated or used.
     #[error(transparent)]
     Storage(#[from] tandem_storage::Error),
+    /// The admin user could not be created.
+    #[error(transparent)]
+    Identity(#[from] tandem_sessions::Error),
     /// The listening socket could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -63,6 +66,11 @@ impl ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "Not found")
     }
 
+    /// 401 `{"message":"Unauthorized"}`: no credentials, or credentials that do not hold.
+    pub fn unauthorized() -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized")
+    }
+
     /// 413 for a body over the configured limit.
     pub fn payload_too_large(limit: usize) -> ApiError {
         ApiError::new(
@@ -99,5 +107,32 @@ impl From<tandem_storage::Error> for ApiError {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
             }
         }
+    }
+}
+
+impl From<tandem_sessions::Error> for ApiError {
+    fn from(err: tandem_sessions::Error) -> ApiError {
+        use tandem_sessions::Error as E;
+        match err {
+            E::Storage(err) => ApiError::from(err),
+            E::NotFound(what) => ApiError::new(StatusCode::NOT_FOUND, capitalize(what)),
+            E::Conflict(message) => ApiError::new(StatusCode::CONFLICT, message),
+            E::InvalidInput(message) => ApiError::new(StatusCode::BAD_REQUEST, message),
+            // The same answer for a wrong password, an unknown user and a blocked login.
+            E::InvalidCredentials | E::LoginBlocked => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "Invalid username or password")
+            }
+            E::Unauthenticated => ApiError::unauthorized(),
+            E::UserDisabled => ApiError::new(StatusCode::UNAUTHORIZED, "User is disabled"),
+            E::Forbidden(message) => ApiError::new(StatusCode::FORBIDDEN, message),
+        }
+    }
+}
+
+fn capitalize(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
     }
 }

@@ -11,9 +11,12 @@
 //! reads no files or environment variables.
 
 mod api;
+mod auth;
 mod edge;
 mod error;
+mod extract;
 mod metrics;
+mod routes;
 mod serve;
 mod server;
 mod settings;
@@ -26,14 +29,17 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::get;
+use axum::routing::{get, post};
+use tandem_sessions::Identity;
 use tandem_storage::{Database, Membership};
 
+pub use crate::auth::{AuthMethod, ClientAddr, CurrentUser};
 pub use crate::error::{ApiError, Error, Result};
+pub use crate::extract::{JsonBody, PathParams, QueryParams};
 pub use crate::metrics::Metrics;
 pub use crate::serve::serve;
 pub use crate::server::{RunningServer, Server};
-pub use crate::settings::{ClusterSettings, SecuritySettings, ServerSettings, Settings};
+pub use crate::settings::{AuthSettings, ClusterSettings, SameSite, ServerSettings, Settings};
 
 /// The Grafana version Tandem reports; clients choose their API flavour by it.
 pub const GRAFANA_VERSION: &str = "12.1.0";
@@ -91,6 +97,10 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Log every request at info level.
     pub router_logging: bool,
+    /// Users, orgs, sessions and keys.
+    pub identity: Identity,
+    /// Cookie settings.
+    pub auth: Arc<crate::AuthSettings>,
 }
 
 impl AppState {
@@ -107,12 +117,39 @@ impl AppState {
 }
 
 /// The API router over `state`.
+///
+/// Every `/api` route except `/api/health` requires an authenticated caller (see
+/// [`CurrentUser`]); `/login`, `/logout` and `/metrics` do not.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/api/health", get(api::health))
+    use crate::routes::{admin, login, orgs, service_accounts, teams, user, users};
+
+    let protected = Router::new()
         .route("/api/frontend/settings", get(api::frontend_settings))
         .route("/api/cluster", get(api::cluster))
+        .route("/api/login/ping", get(login::ping))
+        .route("/api/user", get(user::get).put(user::update))
+        .route(
+            "/api/user/password",
+            axum::routing::put(user::change_password),
+        )
+        .route("/api/user/orgs", get(user::orgs))
+        .route("/api/user/using/{org_id}", post(user::using))
+        .route("/api/user/auth-tokens", get(user::sessions))
+        .route("/api/user/revoke-auth-token", post(user::revoke_session))
+        .route("/api/auth/keys", get(api::legacy_api_keys))
+        .merge(users::routes())
+        .merge(admin::routes())
+        .merge(orgs::routes())
+        .merge(teams::routes())
+        .merge(service_accounts::routes())
+        .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
+    Router::new()
+        .route("/api/health", get(api::health))
         .route("/metrics", get(api::metrics))
+        .route("/login", post(login::login))
+        .route("/logout", get(login::logout))
+        .route("/api/user/auth-tokens/rotate", post(login::rotate))
+        .merge(protected)
         .fallback(api::not_found)
         .layer(from_fn_with_state(state.clone(), metrics::track))
         .layer(from_fn(edge::json_errors))

@@ -2,6 +2,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tandem_sessions::{Identity, SessionStore, SqlSessionStore};
 use tandem_storage::{
     Cache, ClusterJobs, Database, Heartbeat, Instance, JobsHandle, Membership, MigrationOptions,
     SqlCache, SqlMembership, SqlServerLock,
@@ -15,6 +16,8 @@ use crate::{AppState, BuildInfo, Error, Metrics, Result, Settings};
 
 /// How often expired cache entries are deleted (once per cluster).
 const CACHE_CLEANUP_INTERVAL: Duration = Duration::from_secs(600);
+/// How often expired sessions and old failed logins are deleted (once per cluster).
+const SESSION_CLEANUP_INTERVAL: Duration = Duration::from_secs(600);
 /// How often rows of long-dead instances are purged from the membership table.
 const MEMBER_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
 /// A member silent for this long is forgotten.
@@ -84,7 +87,21 @@ impl Server {
         )
         .await?;
 
+        let store: Arc<dyn SessionStore> = Arc::new(SqlSessionStore::new(db.clone()));
+        let identity = Identity::new(store, settings.identity.clone());
+        identity.ensure_admin().await?;
+
         let mut jobs = ClusterJobs::new(Arc::new(SqlServerLock::new(db.clone())));
+        let cleaner = identity.clone();
+        jobs.add("sessions.cleanup", SESSION_CLEANUP_INTERVAL, move || {
+            let cleaner = cleaner.clone();
+            async move {
+                cleaner.cleanup().await.map_err(|err| match err {
+                    tandem_sessions::Error::Storage(err) => err,
+                    other => tandem_storage::Error::InvalidArgument(other.to_string()),
+                })
+            }
+        });
         let cache = SqlCache::new(db.clone());
         jobs.add("cache.cleanup", CACHE_CLEANUP_INTERVAL, move || {
             let cache = cache.clone();
@@ -107,6 +124,8 @@ impl Server {
             root_url: Arc::from(settings.server.root_url.as_str()),
             max_body_bytes: settings.server.max_request_body_bytes,
             router_logging: settings.server.router_logging,
+            identity,
+            auth: Arc::new(settings.auth.clone()),
         };
         let router = crate::router(state);
         let shutdown = CancellationToken::new();

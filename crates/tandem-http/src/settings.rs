@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use tandem_sessions::SessionSettings;
 use tandem_storage::DatabaseSettings;
 
 /// Everything one Tandem instance needs to run, as typed values; the binary builds it from
@@ -13,8 +14,10 @@ pub struct Settings {
     pub database: DatabaseSettings,
     /// `[cluster]`, Tandem's own section.
     pub cluster: ClusterSettings,
-    /// `[security]`.
-    pub security: SecuritySettings,
+    /// `[auth]` and `[security]`: cookies.
+    pub auth: AuthSettings,
+    /// `[auth]` and `[security]`: sessions, logins, the admin user, the secret key.
+    pub identity: SessionSettings,
 }
 
 /// `[server]` settings.
@@ -72,27 +75,36 @@ impl Default for ClusterSettings {
     }
 }
 
-/// `[security]` settings.
-#[derive(Clone)]
-pub struct SecuritySettings {
-    /// The key that signs and hashes secrets (`secret_key`); every instance of a cluster
-    /// must share it.
-    pub secret_key: String,
+/// How a cookie may travel across sites (`[security] cookie_samesite`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SameSite {
+    /// `SameSite=Lax`, Grafana's default.
+    Lax,
+    /// `SameSite=Strict`.
+    Strict,
+    /// `SameSite=None` (requires `Secure` in browsers).
+    None,
+    /// No `SameSite` attribute at all (`disabled`).
+    Disabled,
 }
 
-impl Default for SecuritySettings {
+/// Cookie settings.
+#[derive(Clone, Debug)]
+pub struct AuthSettings {
+    /// The session cookie's name (`[auth] login_cookie_name`).
+    pub login_cookie_name: String,
+    /// Send cookies with `Secure` (`[security] cookie_secure`).
+    pub cookie_secure: bool,
+    /// The cookies' `SameSite` (`[security] cookie_samesite`).
+    pub cookie_samesite: SameSite,
+}
+
+impl Default for AuthSettings {
     fn default() -> Self {
-        SecuritySettings {
-            secret_key: "SW2YcwTIb9zpOOhoPsMm".to_owned(),
+        AuthSettings {
+            login_cookie_name: "grafana_session".to_owned(),
+            cookie_secure: false,
+            cookie_samesite: SameSite::Lax,
         }
-    }
-}
-
-// Written by hand so that the key never reaches a log line.
-impl std::fmt::Debug for SecuritySettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SecuritySettings")
-            .field("secret_key", &"***")
-            .finish()
     }
 }

@@ -6,6 +6,9 @@ use hyper::HeaderMap;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+/// `Authorization` for the admin user every test server starts with (admin:admin).
+pub const ADMIN: (&str, &str) = ("authorization", "Basic YWRtaW46YWRtaW4=");
+
 /// A response, fully read.
 #[derive(Debug)]
 pub struct HttpResponse {
@@ -84,6 +87,13 @@ pub async fn request(
         headers,
         body,
     })
+}
+
+/// `GET url` as the admin user; panics when the server cannot be reached.
+pub async fn get_as_admin(url: &str) -> HttpResponse {
+    request("GET", url, &[ADMIN], Bytes::new())
+        .await
+        .unwrap_or_else(|err| panic!("GET {url}: {err}"))
 }
 
 /// `GET url`; panics when the server cannot be reached.

@@ -2,13 +2,17 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use base64::Engine;
 use tandem_storage::{Backend, DatabaseSettings, Location};
 use tokio::process::{Child, Command};
 
 use crate::testkit::http;
 
-/// The `tandem-server` binary of this build: beside the test binary's `deps/` folder, built
-/// on demand when missing (for example when only one package's tests were built).
+/// The `tandem-server` binary of this build, beside the test binary's `deps/` folder.
+///
+/// The first call in a test process runs `cargo build -p tandem-server` (a quick no-op when
+/// it is up to date): `cargo test` does not rebuild another package's binary on its own,
+/// and a stale one would test old code.
 pub fn server_binary() -> PathBuf {
     static BINARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BINARY
@@ -18,21 +22,25 @@ pub fn server_binary() -> PathBuf {
                 .parent()
                 .and_then(Path::parent)
                 .expect("the test binary lives in target/<profile>/deps");
-            let binary = profile_dir.join("tandem-server");
-            if !binary.exists() {
-                let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-                let mut build = std::process::Command::new(cargo);
-                build.args(["build", "-p", "tandem-server", "--bin", "tandem-server"]);
-                if profile_dir
-                    .file_name()
-                    .is_some_and(|name| name == "release")
-                {
-                    build.arg("--release");
-                }
-                let status = build.status().expect("run cargo build");
-                assert!(status.success(), "building tandem-server failed");
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+            let mut build = std::process::Command::new(cargo);
+            build.args([
+                "build",
+                "--quiet",
+                "-p",
+                "tandem-server",
+                "--bin",
+                "tandem-server",
+            ]);
+            if profile_dir
+                .file_name()
+                .is_some_and(|name| name == "release")
+            {
+                build.arg("--release");
             }
-            binary
+            let status = build.status().expect("run cargo build");
+            assert!(status.success(), "building tandem-server failed");
+            profile_dir.join("tandem-server")
         })
         .clone()
 }
@@ -60,6 +68,7 @@ pub struct ServerProcess {
     child: Child,
     port: u16,
     instance_id: String,
+    admin_password: String,
     log: PathBuf,
 }
 
@@ -76,6 +85,10 @@ impl ServerProcess {
                 || format!("proc-{:08x}", rand::random::<u32>()),
                 |(_, id)| id.clone(),
             );
+        let admin_password = env
+            .iter()
+            .find(|(key, _)| key == "GF_SECURITY_ADMIN_PASSWORD")
+            .map_or_else(|| "admin".to_owned(), |(_, password)| password.clone());
         let log = std::env::temp_dir().join(format!(
             "tandem-server-{port}-{}.log",
             rand::random::<u32>()
@@ -93,6 +106,7 @@ impl ServerProcess {
                 "GF_PATHS_DATA",
                 std::env::temp_dir().join(format!("tandem-data-{port}")),
             )
+            .env("GF_CLUSTER_INSTANCE_ID", &instance_id)
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("clone the log handle"))
@@ -103,6 +117,7 @@ impl ServerProcess {
             child,
             port,
             instance_id,
+            admin_password,
             log,
         }
     }
@@ -141,7 +156,19 @@ impl ServerProcess {
             }
             let health = http::request("GET", &format!("{}/api/health", self.url()), &[], "").await;
             if health.is_ok_and(|response| response.status == 200) {
-                let cluster = http::get(&format!("{}/api/cluster", self.url())).await;
+                let credentials = format!("admin:{}", self.admin_password);
+                let basic = format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(credentials)
+                );
+                let cluster = http::request(
+                    "GET",
+                    &format!("{}/api/cluster", self.url()),
+                    &[("authorization", basic.as_str())],
+                    "",
+                )
+                .await
+                .expect("GET /api/cluster");
                 assert_eq!(
                     cluster.json()["instanceId"],
                     self.instance_id,

@@ -39,7 +39,7 @@ tandem_http::cluster_tests!(
 #[tokio::test]
 async fn frontend_settings_carry_the_build_info_clients_read() {
     let cluster = one_instance().await;
-    let response = http::get(&format!("{}/api/frontend/settings", cluster.url(0))).await;
+    let response = http::get_as_admin(&format!("{}/api/frontend/settings", cluster.url(0))).await;
     assert_eq!(response.status, 200);
     let build = &response.json()["buildInfo"];
     assert_eq!(build["version"], "12.1.0");

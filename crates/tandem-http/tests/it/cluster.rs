@@ -4,7 +4,7 @@ use tandem_http::testkit::TestCluster;
 use tandem_http::testkit::http;
 
 async fn peer_ids(url: &str) -> Vec<String> {
-    let response = http::get(&format!("{url}/api/cluster")).await;
+    let response = http::get_as_admin(&format!("{url}/api/cluster")).await;
     assert_eq!(response.status, 200, "{}", response.text());
     let body = response.json();
     body["peers"]
@@ -28,7 +28,9 @@ tandem_http::cluster_tests!(
         let all = ["instance-0", "instance-1", "instance-2"];
         for (index, url) in cluster.urls().iter().enumerate() {
             assert_eq!(peer_ids(url).await, all, "instance {index}'s view");
-            let body = http::get(&format!("{url}/api/cluster")).await.json();
+            let body = http::get_as_admin(&format!("{url}/api/cluster"))
+                .await
+                .json();
             assert_eq!(body["instanceId"], format!("instance-{index}"));
             let me = body["peers"]
                 .as_array()

@@ -4,3 +4,6 @@
 mod api;
 mod cluster;
 mod health;
+mod orgs_teams;
+mod sessions;
+mod users;

@@ -1,0 +1,163 @@
+//! Grafana's JSON shapes of users, orgs and sessions, shared by the handlers.
+
+use serde_json::{Value, json};
+use tandem_sessions::{Org, OrgUser, Role, Session, Team, User};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// A time in RFC 3339, as Grafana's JSON writes `time.Time`.
+pub(crate) fn rfc3339(at: OffsetDateTime) -> String {
+    at.format(&Rfc3339).unwrap_or_default()
+}
+
+/// `lastSeenAt` of a user never seen: Grafana shows creation minus ten years.
+fn last_seen(user: &User) -> OffsetDateTime {
+    if user.last_seen_at.unix_timestamp() == 0 {
+        user.created - time::Duration::days(3652)
+    } else {
+        user.last_seen_at
+    }
+}
+
+/// Grafana's `lastSeenAtAge`: "10 years", "3 days", "< 1 minute".
+pub(crate) fn age(since: OffsetDateTime) -> String {
+    let elapsed = OffsetDateTime::now_utc() - since;
+    let minutes = elapsed.whole_minutes();
+    let (n, unit) = if minutes < 1 {
+        return "< 1 minute".to_owned();
+    } else if minutes < 60 {
+        (minutes, "minute")
+    } else if minutes < 60 * 24 {
+        (minutes / 60, "hour")
+    } else if minutes < 60 * 24 * 30 {
+        (minutes / (60 * 24), "day")
+    } else if minutes < 60 * 24 * 365 {
+        (minutes / (60 * 24 * 30), "month")
+    } else {
+        (minutes / (60 * 24 * 365), "year")
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
+/// The profile of `/api/user` and `/api/users/:id`.
+pub(crate) fn user_profile(user: &User) -> Value {
+    json!({
+        "id": user.id.0,
+        "uid": user.uid,
+        "email": user.email,
+        "name": user.name,
+        "login": user.login,
+        "theme": "",
+        "orgId": user.org_id.0,
+        "isGrafanaAdmin": user.is_admin,
+        "isDisabled": user.is_disabled,
+        "isExternal": false,
+        "isExternallySynced": false,
+        "isGrafanaAdminExternallySynced": false,
+        "authLabels": [],
+        "updatedAt": rfc3339(user.updated),
+        "createdAt": rfc3339(user.created),
+        "avatarUrl": "",
+        "isProvisioned": false,
+    })
+}
+
+/// An item of `/api/users` and `/api/users/search`.
+pub(crate) fn user_hit(user: &User) -> Value {
+    let seen = last_seen(user);
+    json!({
+        "id": user.id.0,
+        "uid": user.uid,
+        "name": user.name,
+        "login": user.login,
+        "email": user.email,
+        "avatarUrl": "",
+        "isAdmin": user.is_admin,
+        "isDisabled": user.is_disabled,
+        "lastSeenAt": rfc3339(seen),
+        "lastSeenAtAge": age(seen),
+        "authLabels": [],
+    })
+}
+
+/// An item of `/api/user/orgs` and `/api/users/:id/orgs`.
+pub(crate) fn user_org(org: &Org, role: Role) -> Value {
+    json!({"orgId": org.id.0, "name": org.name, "role": role.as_str()})
+}
+
+/// An org of `/api/org`, `/api/orgs/:id`.
+pub(crate) fn org(org: &Org) -> Value {
+    json!({
+        "id": org.id.0,
+        "name": org.name,
+        "address": {"address1": "", "address2": "", "city": "", "zipCode": "", "state": "", "country": ""},
+    })
+}
+
+/// A member of `/api/org/users` and `/api/orgs/:id/users`.
+pub(crate) fn org_user(member: &OrgUser) -> Value {
+    let seen = last_seen(&member.user);
+    json!({
+        "orgId": member.org_id.0,
+        "userId": member.user.id.0,
+        "uid": member.user.uid,
+        "email": member.user.email,
+        "name": member.user.name,
+        "avatarUrl": "",
+        "login": member.user.login,
+        "role": member.role.as_str(),
+        "lastSeenAt": rfc3339(seen),
+        "lastSeenAtAge": age(seen),
+        "isDisabled": member.user.is_disabled,
+        "authLabels": [],
+        "isExternallySynced": false,
+        "isProvisioned": false,
+    })
+}
+
+/// A team of `/api/teams/:id` and `/api/teams/search`.
+pub(crate) fn team(team: &Team) -> Value {
+    json!({
+        "id": team.id.0,
+        "uid": team.uid,
+        "orgId": team.org_id.0,
+        "name": team.name,
+        "email": team.email,
+        "avatarUrl": "",
+        "memberCount": team.member_count,
+        "permission": 0,
+    })
+}
+
+/// An item of `/api/user/auth-tokens` and `/api/admin/users/:id/auth-tokens`.
+pub(crate) fn session(session: &Session, active: bool) -> Value {
+    json!({
+        "id": session.id.0,
+        "isActive": active,
+        "clientIp": session.client_ip,
+        "browser": browser(&session.user_agent),
+        "browserVersion": "",
+        "os": "",
+        "osVersion": "",
+        "device": "Other",
+        "authModule": "",
+        "createdAt": rfc3339(session.created_at),
+        "seenAt": rfc3339(session.seen_at),
+    })
+}
+
+/// A rough browser family from the user agent (Grafana parses it fully; clients only show it).
+fn browser(user_agent: &str) -> &'static str {
+    let checks = [
+        ("Edg/", "Edge"),
+        ("Firefox/", "Firefox"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+        ("python-requests", "Python Requests"),
+    ];
+    checks
+        .iter()
+        .find(|(needle, _)| user_agent.contains(needle))
+        .map_or("Other", |(_, family)| family)
+}

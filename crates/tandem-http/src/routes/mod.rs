@@ -1,0 +1,10 @@
+//! The API's handlers, one module per area.
+
+pub(crate) mod admin;
+pub(crate) mod dto;
+pub(crate) mod login;
+pub(crate) mod orgs;
+pub(crate) mod service_accounts;
+pub(crate) mod teams;
+pub(crate) mod user;
+pub(crate) mod users;

@@ -1,0 +1,356 @@
+//! `/api/teams…`: the teams of the org the request acts in, and their members.
+//!
+//! Viewers read; Admins create, change and delete teams and memberships. Answers and
+//! messages follow Grafana 12.1: the person who creates a team becomes its first member, a
+//! duplicate name is 409 on create but 400 on rename.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tandem_sessions::{Error, OrgId, Paging, Role, Team, TeamId, User, UserId};
+
+use crate::extract::{JsonBody, PathParams, QueryParams};
+use crate::routes::dto;
+use crate::routes::orgs::SearchQuery;
+use crate::{ApiError, AppState, CurrentUser};
+
+/// The routes of this area; every one is behind authentication.
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/teams", post(create))
+        .route("/api/teams/search", get(search))
+        .route(
+            "/api/teams/{team_id}",
+            get(get_one).put(update).delete(remove),
+        )
+        .route(
+            "/api/teams/{team_id}/members",
+            get(members).post(add_member),
+        )
+        .route(
+            "/api/teams/{team_id}/members/{user_id}",
+            delete(remove_member),
+        )
+}
+
+/// The body of `POST /api/teams`.
+#[derive(Deserialize)]
+pub(crate) struct CreateBody {
+    #[serde(alias = "Name")]
+    name: String,
+    #[serde(default, alias = "Email")]
+    email: String,
+}
+
+/// The body of `PUT /api/teams/:id`. Like Grafana, an absent or empty name keeps the name,
+/// while the email is always replaced.
+#[derive(Deserialize)]
+pub(crate) struct UpdateBody {
+    #[serde(default, alias = "Name")]
+    name: Option<String>,
+    #[serde(default, alias = "Email")]
+    email: String,
+}
+
+/// The body of `POST /api/teams/:id/members`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct MemberBody {
+    #[serde(alias = "UserId")]
+    user_id: i64,
+}
+
+/// `POST /api/teams {name, email}`: creates a team in the current org; a person who creates
+/// it becomes its first member.
+async fn create(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    JsonBody(body): JsonBody<CreateBody>,
+) -> Result<Json<Value>, ApiError> {
+    current.require(Role::Admin)?;
+    let name = team_name(&body.name)?;
+    let team = match state
+        .identity
+        .store()
+        .create_team(current.org_id, name, body.email.trim())
+        .await
+    {
+        Ok(team) => team,
+        Err(Error::Conflict(_)) => {
+            return Err(ApiError::new(StatusCode::CONFLICT, "Team name taken"));
+        }
+        Err(err) => return Err(err.into()),
+    };
+    if !current.user.is_service_account {
+        // As in Grafana, the team exists whatever happens here: a failure is only logged.
+        let added = state
+            .identity
+            .store()
+            .add_team_member(current.org_id, team.id, current.user.id)
+            .await;
+        if let Err(err) = added {
+            tracing::warn!(error = %err, team = team.id.0, "could not add the creator to the team");
+        }
+    }
+    Ok(Json(
+        json!({"teamId": team.id.0, "uid": team.uid, "message": "Team created"}),
+    ))
+}
+
+/// `GET /api/teams/search?query&name&page&perpage`:
+/// `{totalCount, teams, page, perPage}`, by name.
+async fn search(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    QueryParams(query): QueryParams<SearchQuery>,
+) -> Result<Json<Value>, ApiError> {
+    current.require(Role::Viewer)?;
+    let paging = query.paging();
+    let (total, teams) = match query.name() {
+        Some(name) => {
+            let found = find_by_name(&state, current.org_id, name).await?;
+            let total = found.len() as u64;
+            let offset = usize::try_from(paging.offset()).unwrap_or(usize::MAX);
+            let page = found
+                .into_iter()
+                .skip(offset)
+                .take(paging.per_page as usize)
+                .collect();
+            (total, page)
+        }
+        None => {
+            let page = state
+                .identity
+                .store()
+                .search_teams(current.org_id, query.text(), paging)
+                .await?;
+            (page.total, page.items)
+        }
+    };
+    Ok(Json(json!({
+        "totalCount": total,
+        "teams": teams.iter().map(dto::team).collect::<Vec<_>>(),
+        "page": paging.page,
+        "perPage": paging.per_page,
+    })))
+}
+
+/// `GET /api/teams/:id`.
+async fn get_one(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    PathParams(team): PathParams<i64>,
+) -> Result<Json<Value>, ApiError> {
+    current.require(Role::Viewer)?;
+    let team = existing_team(&state, current.org_id, TeamId(team)).await?;
+    Ok(Json(dto::team(&team)))
+}
+
+/// `PUT /api/teams/:id {name, email}`.
+async fn update(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    PathParams(team): PathParams<i64>,
+    JsonBody(body): JsonBody<UpdateBody>,
+) -> Result<Json<Value>, ApiError> {
+    current.require(Role::Admin)?;
+    let team = existing_team(&state, current.org_id, TeamId(team)).await?;
+    let name = match body
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+    {
+        Some(name) => team_name(name)?,
+        None => team.name.as_str(),
+    };
+    match state
+        .identity
+        .store()
+        .update_team(current.org_id, team.id, name, body.email.trim())
+        .await
+    {
+        Ok(()) => Ok(Json(json!({"message": "Team updated"}))),
+        Err(Error::Conflict(_)) => Err(ApiError::new(StatusCode::BAD_REQUEST, "Team name taken")),
+        Err(Error::NotFound(_)) => Err(team_not_found()),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// `DELETE /api/teams/:id`: the team and its memberships.
+async fn remove(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    PathParams(team): PathParams<i64>,
+) -> Result<Json<Value>, ApiError> {
+    current.require(Role::Admin)?;
+    let team = existing_team(&state, current.org_id, TeamId(team)).await?;
+    match state
+        .identity
+        .store()
+        .delete_team(current.org_id, team.id)
+        .await
+    {
+        Ok(()) => Ok(Json(json!({"message": "Team deleted"}))),
+        Err(Error::NotFound(_)) => Err(team_not_found()),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// `GET /api/teams/:id/members`, by login.
+async fn members(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    PathParams(team): PathParams<i64>,
+) -> Result<Json<Value>, ApiError> {
+    current.require(Role::Viewer)?;
+    let team = existing_team(&state, current.org_id, TeamId(team)).await?;
+    let members = state
+        .identity
+        .store()
+        .team_members(current.org_id, team.id)
+        .await?;
+    Ok(Json(
+        members.iter().map(|user| member(&team, user)).collect(),
+    ))
+}
+
+/// `POST /api/teams/:id/members {userId}`: adds a member of the current org to the team.
+async fn add_member(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    PathParams(team): PathParams<i64>,
+    JsonBody(body): JsonBody<MemberBody>,
+) -> Result<Json<Value>, ApiError> {
+    current.require(Role::Admin)?;
+    let team = existing_team(&state, current.org_id, TeamId(team)).await?;
+    let user = UserId(body.user_id);
+    // Users of other orgs are as invisible here as users that do not exist.
+    if state
+        .identity
+        .org_role(user, current.org_id)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "User not found"));
+    }
+    let already = || {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "User is already added to this team",
+        )
+    };
+    if is_member(&state, &team, user).await? {
+        return Err(already());
+    }
+    match state
+        .identity
+        .store()
+        .add_team_member(current.org_id, team.id, user)
+        .await
+    {
+        Ok(()) => Ok(Json(json!({"message": "Member added to Team"}))),
+        Err(Error::Conflict(_)) => Err(already()),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// `DELETE /api/teams/:id/members/:userId`.
+async fn remove_member(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    PathParams((team, user)): PathParams<(i64, i64)>,
+) -> Result<Json<Value>, ApiError> {
+    current.require(Role::Admin)?;
+    let team = existing_team(&state, current.org_id, TeamId(team)).await?;
+    let user = UserId(user);
+    let not_member = || ApiError::new(StatusCode::NOT_FOUND, "Team member not found");
+    if !is_member(&state, &team, user).await? {
+        return Err(not_member());
+    }
+    match state
+        .identity
+        .store()
+        .remove_team_member(current.org_id, team.id, user)
+        .await
+    {
+        Ok(()) => Ok(Json(json!({"message": "Team Member removed"}))),
+        Err(Error::NotFound(_)) => Err(not_member()),
+        Err(err) => Err(err.into()),
+    }
+}
+
+fn team_not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "Team not found")
+}
+
+fn team_name(name: &str) -> Result<&str, ApiError> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 190 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad request data: name must be 1 to 190 characters",
+        ));
+    }
+    Ok(name)
+}
+
+async fn existing_team(state: &AppState, org: OrgId, team: TeamId) -> Result<Team, ApiError> {
+    state
+        .identity
+        .store()
+        .get_team(org, team)
+        .await?
+        .ok_or_else(team_not_found)
+}
+
+async fn is_member(state: &AppState, team: &Team, user: UserId) -> Result<bool, ApiError> {
+    let members = state
+        .identity
+        .store()
+        .team_members(team.org_id, team.id)
+        .await?;
+    Ok(members.iter().any(|member| member.id == user))
+}
+
+/// The teams of `org` named exactly `name` (at most one: names are unique in an org).
+async fn find_by_name(state: &AppState, org: OrgId, name: &str) -> Result<Vec<Team>, ApiError> {
+    const PER_PAGE: u64 = 1000;
+    let mut found = Vec::new();
+    let mut seen = 0;
+    for page in 1.. {
+        let teams = state
+            .identity
+            .store()
+            .search_teams(org, name, Paging::new(page, PER_PAGE))
+            .await?;
+        seen += teams.items.len() as u64;
+        let last = (teams.items.len() as u64) < PER_PAGE || seen >= teams.total;
+        found.extend(teams.items.into_iter().filter(|team| team.name == name));
+        if last {
+            break;
+        }
+    }
+    Ok(found)
+}
+
+/// An item of `GET /api/teams/:id/members` (Grafana spells `auth_module` in snake case).
+fn member(team: &Team, user: &User) -> Value {
+    json!({
+        "orgId": team.org_id.0,
+        "teamId": team.id.0,
+        "teamUID": team.uid,
+        "userId": user.id.0,
+        "userUID": user.uid,
+        "auth_module": "",
+        "email": user.email,
+        "name": user.name,
+        "login": user.login,
+        "avatarUrl": "",
+        "labels": [],
+        "permission": 0,
+    })
+}
