@@ -96,18 +96,23 @@ pub(crate) async fn authenticate(
 ) -> Response {
     let client_ip = client_ip(&request);
     let outcome = identify(&state, request.headers(), &client_ip).await;
-    let (user, method, rotated) = match outcome {
+    let Identified {
+        user,
+        method,
+        rotated,
+        default_role,
+    } = match outcome {
         Ok(found) => found,
         Err(err) => return err.into_response(),
     };
-    let requested = requested_org(&request);
-    let org_id = match (&method, requested) {
-        (_, Some(org)) => org,
-        _ => user.org_id,
-    };
-    let role = match state.identity.org_role(user.id, org_id).await {
-        Ok(role) => role,
-        Err(err) => return ApiError::from(err).into_response(),
+    let org_id = requested_org(&request).unwrap_or(user.org_id);
+    let role = match default_role {
+        // The session lookup already brought the role in the user's default org.
+        Some(role) if org_id == user.org_id => role,
+        _ => match state.identity.org_role(user.id, org_id).await {
+            Ok(role) => role,
+            Err(err) => return ApiError::from(err).into_response(),
+        },
     };
     if let AuthMethod::ApiKey { .. } = &method {
         // A key acts only in its own org.
@@ -136,11 +141,21 @@ pub(crate) async fn authenticate(
     response
 }
 
+/// What the credentials of a request establish.
+struct Identified {
+    user: User,
+    method: AuthMethod,
+    /// A token the session was rotated to by this request.
+    rotated: Option<String>,
+    /// The role in the user's default org, when the lookup already knows it.
+    default_role: Option<Option<Role>>,
+}
+
 async fn identify(
     state: &AppState,
     headers: &HeaderMap,
     client_ip: &str,
-) -> Result<(User, AuthMethod, Option<String>), ApiError> {
+) -> Result<Identified, ApiError> {
     if let Some(authorization) = headers.get(AUTHORIZATION) {
         let value = authorization
             .to_str()
@@ -163,32 +178,35 @@ async fn identify(
             let user = state
                 .identity
                 .check_password(login, password, client_ip)
-                .await
-                .map_err(ApiError::from)?;
-            return Ok((user, AuthMethod::Basic, None));
+                .await?;
+            return Ok(Identified {
+                user,
+                method: AuthMethod::Basic,
+                rotated: None,
+                default_role: None,
+            });
         }
         return Err(ApiError::unauthorized());
     }
     let token =
         cookie(headers, &state.auth.login_cookie_name).ok_or_else(ApiError::unauthorized)?;
-    let auth = state
-        .identity
-        .authenticate_session(&token)
-        .await
-        .map_err(ApiError::from)?;
-    Ok((auth.user, AuthMethod::Session(auth.session), auth.rotated))
+    let auth = state.identity.authenticate_session(&token).await?;
+    Ok(Identified {
+        user: auth.user,
+        method: AuthMethod::Session(auth.session),
+        rotated: auth.rotated,
+        default_role: Some(auth.org_role),
+    })
 }
 
-async fn api_key(
-    state: &AppState,
-    key: &str,
-) -> Result<(User, AuthMethod, Option<String>), ApiError> {
-    let (account, key) = state
-        .identity
-        .authenticate_api_key(key)
-        .await
-        .map_err(ApiError::from)?;
-    Ok((account, AuthMethod::ApiKey { key_id: key.id }, None))
+async fn api_key(state: &AppState, key: &str) -> Result<Identified, ApiError> {
+    let (account, key) = state.identity.authenticate_api_key(key).await?;
+    Ok(Identified {
+        user: account,
+        method: AuthMethod::ApiKey { key_id: key.id },
+        rotated: None,
+        default_role: None,
+    })
 }
 
 /// The org named by `X-Grafana-Org-Id` or `?orgId=`, if any and well-formed.

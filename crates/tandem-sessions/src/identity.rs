@@ -98,6 +98,8 @@ pub struct SessionAuth {
     /// token presented keeps working for the grace period and the client already has, or
     /// will get, the new one from that other request.
     pub rotated: Option<String>,
+    /// The user's role in its default org (`user.org_id`), looked up with the session.
+    pub org_role: Option<Role>,
 }
 
 /// A user to create, with a clear-text password to hash.
@@ -320,7 +322,7 @@ impl Identity {
     /// same session at once, exactly one wins and returns the new token; the other serves
     /// its request with the token it was given.
     pub async fn authenticate_session(&self, token: &str) -> Result<SessionAuth> {
-        let (stored, user, presented_current) = self.find_live_session(token).await?;
+        let (stored, user, org_role, presented_current) = self.find_live_session(token).await?;
         let now = OffsetDateTime::now_utc();
         let mut session = stored.session.clone();
         let mut rotated = None;
@@ -342,6 +344,7 @@ impl Identity {
             user,
             session,
             rotated,
+            org_role,
         })
     }
 
@@ -349,7 +352,7 @@ impl Identity {
     /// endpoint). Returns the new token, or `None` when `token` is a previous token still in
     /// its grace period or another request rotated it first.
     pub async fn rotate(&self, token: &str) -> Result<SessionAuth> {
-        let (stored, user, presented_current) = self.find_live_session(token).await?;
+        let (stored, user, org_role, presented_current) = self.find_live_session(token).await?;
         let now = OffsetDateTime::now_utc();
         let mut session = stored.session.clone();
         let rotated = if presented_current {
@@ -365,12 +368,13 @@ impl Identity {
             user,
             session,
             rotated,
+            org_role,
         })
     }
 
     /// Ends the session of `token`, if it is one.
     pub async fn logout(&self, token: &str) -> Result<()> {
-        if let Ok((stored, user, _)) = self.find_live_session(token).await {
+        if let Ok((stored, user, _, _)) = self.find_live_session(token).await {
             self.store
                 .revoke_session(user.id, stored.session.id)
                 .await?;
@@ -545,14 +549,17 @@ impl Identity {
         }
     }
 
-    async fn find_live_session(&self, token: &str) -> Result<(StoredSession, User, bool)> {
+    async fn find_live_session(
+        &self,
+        token: &str,
+    ) -> Result<(StoredSession, User, Option<Role>, bool)> {
         if !is_session_token_shaped(token) {
             return Err(Error::Unauthenticated);
         }
         let hash = hash_session_token(token, &self.settings.secret_key);
-        let stored = self
+        let (stored, user, org_role) = self
             .store
-            .find_session(&hash)
+            .find_session_with_user(&hash)
             .await?
             .ok_or(Error::Unauthenticated)?;
         let now = OffsetDateTime::now_utc();
@@ -566,16 +573,11 @@ impl Identity {
         let session = &stored.session;
         if session.created_at + self.settings.max_lifetime <= now
             || session.seen_at + self.settings.max_inactive_lifetime <= now
+            || user.is_disabled
         {
             return Err(Error::Unauthenticated);
         }
-        let user = self
-            .store
-            .get_user(session.user_id)
-            .await?
-            .filter(|user| !user.is_disabled)
-            .ok_or(Error::Unauthenticated)?;
-        Ok((stored, user, presented_current))
+        Ok((stored, user, org_role, presented_current))
     }
 
     async fn try_rotate(

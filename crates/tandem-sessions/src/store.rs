@@ -191,6 +191,22 @@ pub trait SessionStore: Send + Sync {
     ) -> Result<Session>;
     /// The session whose current or previous token hashes to `hash`.
     async fn find_session(&self, hash: &str) -> Result<Option<StoredSession>>;
+    /// The session whose current or previous token hashes to `hash`, with its user and the
+    /// user's role in its default org: everything authenticating a request needs, which an
+    /// implementation should fetch in one round trip (the default makes three).
+    async fn find_session_with_user(
+        &self,
+        hash: &str,
+    ) -> Result<Option<(StoredSession, User, Option<Role>)>> {
+        let Some(stored) = self.find_session(hash).await? else {
+            return Ok(None);
+        };
+        let Some(user) = self.get_user(stored.session.user_id).await? else {
+            return Ok(None);
+        };
+        let role = self.org_role(user.org_id, user.id).await?;
+        Ok(Some((stored, user, role)))
+    }
     /// Replaces the session's token, if its current hash is still `current`
     /// (compare-and-swap): the current hash becomes the previous one. `false` when another
     /// request rotated it first.

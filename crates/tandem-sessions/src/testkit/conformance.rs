@@ -1715,6 +1715,38 @@ pub async fn sessions(stores: Vec<Arc<dyn SessionStore>>) {
             .is_none(),
         "an unknown hash finds no session"
     );
+    let (joined, joined_user, joined_role) = b
+        .find_session_with_user(&first)
+        .await
+        .expect("find_session_with_user")
+        .expect("the session is found with its user");
+    assert_eq!(
+        (joined.session, joined.auth_token, joined.prev_auth_token),
+        (
+            stored.session.clone(),
+            stored.auth_token.clone(),
+            stored.prev_auth_token.clone()
+        ),
+        "find_session_with_user returns what find_session does"
+    );
+    assert_eq!(
+        (joined_user, joined_role),
+        (
+            b.get_user(user.id)
+                .await
+                .expect("get_user")
+                .expect("the user"),
+            Some(Role::Viewer)
+        ),
+        "with the user and its role in its default org"
+    );
+    assert!(
+        b.find_session_with_user(&token("sessions-unknown"))
+            .await
+            .expect("find_session_with_user")
+            .is_none(),
+        "an unknown hash finds nothing"
+    );
 
     let t1 = t0 + Duration::seconds(30);
     b.touch_session(session.id, t1)
