@@ -28,7 +28,7 @@ ports=()
 for i in 1 2 3; do
     port=$(free_port); ports+=("$port")
     GF_SERVER_HTTP_ADDR=127.0.0.1 GF_SERVER_HTTP_PORT=$port GF_DATABASE_TYPE=postgres GF_DATABASE_URL="$url" \
-        GF_LOG_LEVEL=warn GF_CLUSTER_INSTANCE_ID="bench-$i" "$BIN" >/dev/null 2>&1 &
+        GF_LOG_LEVEL=warn GF_DATABASE_MAX_OPEN_CONN=${MAX_OPEN_CONN:-0} GF_CLUSTER_INSTANCE_ID="bench-$i" "$BIN" >/dev/null 2>&1 &
     pids+=($!)
 done
 for port in "${ports[@]}"; do

@@ -5,12 +5,12 @@ use std::process::Command;
 #[allow(clippy::disallowed_methods)] // A build script reads its environment.
 fn main() {
     println!("cargo:rerun-if-env-changed=TANDEM_COMMIT");
-    for path in [
-        "../../.git/HEAD",
-        "../../.git/refs/heads",
-        "../../.git/packed-refs",
-    ] {
-        println!("cargo:rerun-if-changed={path}");
+    // Only paths that exist: cargo reruns a build script whose watched path is missing on
+    // every build, which would recompile this crate and everything above it each time.
+    for path in ["../../.git/HEAD", "../../.git/refs/heads", "../../.git/packed-refs"] {
+        if std::path::Path::new(path).exists() {
+            println!("cargo:rerun-if-changed={path}");
+        }
     }
     let commit = std::env::var("TANDEM_COMMIT").ok().or_else(|| {
         let output = Command::new("git")
