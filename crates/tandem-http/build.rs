@@ -7,7 +7,11 @@ fn main() {
     println!("cargo:rerun-if-env-changed=TANDEM_COMMIT");
     // Only paths that exist: cargo reruns a build script whose watched path is missing on
     // every build, which would recompile this crate and everything above it each time.
-    for path in ["../../.git/HEAD", "../../.git/refs/heads", "../../.git/packed-refs"] {
+    for path in [
+        "../../.git/HEAD",
+        "../../.git/refs/heads",
+        "../../.git/packed-refs",
+    ] {
         if std::path::Path::new(path).exists() {
             println!("cargo:rerun-if-changed={path}");
         }
