@@ -274,6 +274,9 @@ impl Identity {
                 if self.settings.brute_force_protection {
                     self.store.clear_failed_logins(&login).await?;
                 }
+                if user.last_seen_at + SEEN_RESOLUTION < now {
+                    self.store.touch_user(user.id, now).await?;
+                }
                 Ok(user)
             }
             _ => {
@@ -410,6 +413,9 @@ impl Identity {
             .is_none_or(|at| at + SEEN_RESOLUTION < now)
         {
             self.store.touch_api_key(api_key.id, now).await?;
+        }
+        if account.last_seen_at + SEEN_RESOLUTION < now {
+            self.store.touch_user(account.id, now).await?;
         }
         Ok((account, api_key))
     }

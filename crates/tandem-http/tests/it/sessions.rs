@@ -512,3 +512,39 @@ fn base64_encode(text: &str) -> String {
     }
     out
 }
+
+// Every way of authenticating counts as being seen: a user who only ever used Basic shows
+// as seen just now, not "10 years" ago.
+tandem_http::cluster_tests!(
+    basic_auth_updates_last_seen,
+    2,
+    |cluster: TestCluster| async move {
+        let id = create_user(&cluster.url(0), "frank", "frank-pass").await;
+        let basic = format!("Basic {}", base64_encode("frank:frank-pass"));
+        let me = http::request(
+            "GET",
+            &format!("{}/api/user", cluster.url(1)),
+            &[("authorization", &basic)],
+            "",
+        )
+        .await
+        .unwrap();
+        assert_eq!(me.status, 200);
+        let users = admin(
+            "GET",
+            &cluster.url(0),
+            "/api/users/search?query=frank",
+            serde_json::json!({}),
+        )
+        .await;
+        let frank = users.json()["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["id"] == id)
+            .cloned()
+            .expect("frank");
+        assert_eq!(frank["lastSeenAtAge"], "< 1 minute", "{frank}");
+        cluster.shutdown().await;
+    }
+);

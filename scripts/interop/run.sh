@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Interoperability check with the real Python `grafana-client` (5.x, from PyPI): builds the
+# debug `tandem-server`, starts two instances (A and B) sharing a fresh PostgreSQL database,
+# and runs scripts/interop/grafana_client_identity.py against both from a throwaway
+# virtualenv. Everything it made (servers, database, virtualenv) is removed on exit; any
+# failure, including a server that does not exit 0 on SIGTERM, makes it exit non-zero.
+# PostgreSQL admin URL: $TANDEM_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+PG_URL=${TANDEM_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
+BIN=target/debug/tandem-server
+HEALTH_WAIT_SECONDS=60
+
+step() { printf 'interop: %s\n' "$*"; }
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/tandem-interop.XXXXXX")
+db="tandem_interop_$(date +%s)_$$_$RANDOM"
+db_created=0
+names=()
+pids=()
+
+cleanup() {
+    local status=$? failed=0 i pid rc
+    trap - EXIT INT TERM
+    for i in "${!pids[@]}"; do
+        pid=${pids[$i]}
+        if kill -0 "$pid" 2>/dev/null; then
+            kill -TERM "$pid" 2>/dev/null || true
+            rc=0
+            wait "$pid" || rc=$?
+            if [ "$rc" -eq 0 ]; then
+                step "server ${names[$i]} stopped on SIGTERM with status 0"
+            else
+                step "server ${names[$i]} exited with status $rc on SIGTERM (expected 0)" >&2
+                failed=1
+            fi
+        else
+            rc=0
+            wait "$pid" 2>/dev/null || rc=$?
+            step "server ${names[$i]} had already exited with status $rc before SIGTERM" >&2
+            failed=1
+        fi
+    done
+    if [ "$failed" -ne 0 ] || [ "$status" -ne 0 ]; then
+        for i in "${!names[@]}"; do
+            if [ -s "$tmp/server-${names[$i]}.log" ]; then
+                echo "---- last lines of server ${names[$i]}'s log" >&2
+                tail -n 40 "$tmp/server-${names[$i]}.log" | sed 's/\x1b\[[0-9;]*m//g' >&2
+            fi
+        done
+    fi
+    if [ "$db_created" -eq 1 ]; then
+        if psql "$PG_URL" -qX -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null; then
+            step "dropped database $db"
+        else
+            step "could not drop database $db" >&2
+            failed=1
+        fi
+    fi
+    rm -rf "$tmp"
+    step "removed $tmp (virtualenv and logs)"
+    if [ "$status" -eq 0 ] && [ "$failed" -ne 0 ]; then status=1; fi
+    if [ "$status" -eq 0 ]; then step "passed"; else step "FAILED (status $status)" >&2; fi
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+step "building the debug server (cargo build -p tandem-server)"
+cargo build -q -p tandem-server
+
+step "creating a virtualenv in $tmp/venv and installing grafana-client>=5,<6"
+python3 -m venv "$tmp/venv"
+"$tmp/venv/bin/python" -m pip install -q --disable-pip-version-check 'grafana-client>=5,<6'
+step "installed $("$tmp/venv/bin/python" -m pip show grafana-client | sed -n 's/^Version: /grafana-client /p')"
+
+step "creating database $db"
+psql "$PG_URL" -qX -v ON_ERROR_STOP=1 -c "CREATE DATABASE \"$db\"" >/dev/null
+db_created=1
+db_url="${PG_URL%/*}/$db"
+
+admin_password=$(python3 -c 'import secrets; print(secrets.token_urlsafe(18))')
+urls=()
+for name in a b; do
+    port=$(free_port)
+    GF_DATABASE_TYPE=postgres GF_DATABASE_URL="$db_url" \
+        GF_SERVER_HTTP_ADDR=127.0.0.1 GF_SERVER_HTTP_PORT="$port" \
+        GF_CLUSTER_INSTANCE_ID="$name" GF_SECURITY_ADMIN_PASSWORD="$admin_password" \
+        "$BIN" >"$tmp/server-$name.log" 2>&1 &
+    pids+=($!)
+    names+=("$name")
+    urls+=("http://127.0.0.1:$port")
+    step "started server $name (pid $!) on 127.0.0.1:$port"
+done
+
+deadline=$((SECONDS + HEALTH_WAIT_SECONDS))
+for i in "${!urls[@]}"; do
+    until [ "$(curl -s -o /dev/null -m 2 -w '%{http_code}' "${urls[$i]}/api/health")" = 200 ]; do
+        if ! kill -0 "${pids[$i]}" 2>/dev/null; then
+            step "server ${names[$i]} exited before answering /api/health" >&2
+            exit 1
+        fi
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            step "server ${names[$i]} did not answer 200 on /api/health within ${HEALTH_WAIT_SECONDS}s" >&2
+            exit 1
+        fi
+        sleep 0.2
+    done
+    step "server ${names[$i]} answers 200 on ${urls[$i]}/api/health"
+done
+
+step "running grafana_client_identity.py against A and B"
+"$tmp/venv/bin/python" scripts/interop/grafana_client_identity.py "${urls[0]}" "${urls[1]}" "$admin_password"
