@@ -3,6 +3,7 @@
 
 mod api;
 mod cluster;
+mod common;
 mod health;
 mod orgs_teams;
 mod sessions;

@@ -5,80 +5,18 @@
 use std::time::Duration;
 
 use tandem_http::testkit::TestCluster;
-use tandem_http::testkit::http::{self, HttpResponse};
+use tandem_http::testkit::http::{self, ADMIN};
 
-const ADMIN: (&str, &str) = ("authorization", "Basic YWRtaW46YWRtaW4=");
-
-/// The value of cookie `name` set by `response`, if it sets one.
-fn set_cookie(response: &HttpResponse, name: &str) -> Option<String> {
-    response
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .find_map(|line| {
-            let (pair, _) = line.split_once(';').unwrap_or((line, ""));
-            let (key, value) = pair.split_once('=')?;
-            (key == name && !value.is_empty()).then(|| value.to_owned())
-        })
-}
-
-async fn login(url: &str, user: &str, password: &str) -> HttpResponse {
-    let body = serde_json::json!({"user": user, "password": password}).to_string();
-    http::request(
-        "POST",
-        &format!("{url}/login"),
-        &[("content-type", "application/json")],
-        body,
-    )
-    .await
-    .expect("POST /login")
-}
-
-async fn login_token(url: &str, user: &str, password: &str) -> String {
-    let response = login(url, user, password).await;
-    assert_eq!(response.status, 200, "{}", response.text());
-    set_cookie(&response, "grafana_session").expect("a session cookie")
-}
-
-async fn get_with(url: &str, path: &str, token: &str) -> HttpResponse {
-    let cookie = format!("grafana_session={token}");
-    http::request("GET", &format!("{url}{path}"), &[("cookie", &cookie)], "")
-        .await
-        .expect("request")
-}
-
-async fn admin(method: &str, url: &str, path: &str, body: serde_json::Value) -> HttpResponse {
-    let response = http::request(
-        method,
-        &format!("{url}{path}"),
-        &[ADMIN, ("content-type", "application/json")],
-        body.to_string(),
-    )
-    .await
-    .expect("admin request");
-    assert!(
-        response.status < 300,
-        "{method} {path}: {} {}",
-        response.status,
-        response.text()
-    );
-    response
-}
-
-/// Creates a Viewer `login` with password `password` through instance `url`; returns its id.
-async fn create_user(url: &str, login: &str, password: &str) -> i64 {
-    let body = serde_json::json!({"login": login, "email": format!("{login}@example.com"), "name": login, "password": password});
-    let response = admin("POST", url, "/api/admin/users", body).await;
-    response.json()["id"].as_i64().expect("a user id")
-}
+use crate::common::{
+    as_admin_ok, basic, create_user, get_with_session, login, login_response, set_cookie,
+};
 
 tandem_http::cluster_tests!(
     a_login_on_one_instance_is_served_by_all,
     3,
     |cluster: TestCluster| async move {
         let urls = cluster.urls();
-        let response = login(&urls[0], "admin", "admin").await;
+        let response = login_response(&urls[0], "admin", "admin").await;
         assert_eq!(response.status, 200);
         assert_eq!(
             response.json(),
@@ -120,7 +58,7 @@ tandem_http::cluster_tests!(
         let token = set_cookie(&response, "grafana_session").unwrap();
         for i in 0..300 {
             let url = &urls[i % urls.len()];
-            let response = get_with(url, "/api/user", &token).await;
+            let response = get_with_session(url, "/api/user", &token).await;
             assert_eq!(
                 response.status,
                 200,
@@ -138,10 +76,12 @@ tandem_http::cluster_tests!(
     3,
     |cluster: TestCluster| async move {
         let urls = cluster.urls();
-        let token = login_token(&urls[0], "admin", "admin").await;
-        let other = login_token(&urls[2], "admin", "admin").await;
+        let token = login(&urls[0], "admin", "admin").await;
+        let other = login(&urls[2], "admin", "admin").await;
         assert_eq!(
-            get_with(&urls[2], "/api/login/ping", &token).await.status,
+            get_with_session(&urls[2], "/api/login/ping", &token)
+                .await
+                .status,
             200
         );
         let cookie = format!("grafana_session={token}");
@@ -168,12 +108,12 @@ tandem_http::cluster_tests!(
             "{cleared:?}"
         );
         for url in [&urls[0], &urls[2]] {
-            let response = get_with(url, "/api/user", &token).await;
+            let response = get_with_session(url, "/api/user", &token).await;
             assert_eq!(response.status, 401, "the logged-out token on {url}");
             assert_eq!(response.json()["message"], "Unauthorized");
         }
         assert_eq!(
-            get_with(&urls[0], "/api/user", &other).await.status,
+            get_with_session(&urls[0], "/api/user", &other).await.status,
             200,
             "other sessions live on"
         );
@@ -190,8 +130,8 @@ tandem_http::cluster_tests!(
         let urls = cluster.urls();
         let id = create_user(&urls[0], "carol", "first-pass").await;
 
-        let token = login_token(&urls[0], "carol", "first-pass").await;
-        admin(
+        let token = login(&urls[0], "carol", "first-pass").await;
+        as_admin_ok(
             "POST",
             &urls[1],
             &format!("/api/admin/users/{id}/logout"),
@@ -199,13 +139,13 @@ tandem_http::cluster_tests!(
         )
         .await;
         assert_eq!(
-            get_with(&urls[2], "/api/user", &token).await.status,
+            get_with_session(&urls[2], "/api/user", &token).await.status,
             401,
             "admin logout"
         );
 
-        let token = login_token(&urls[0], "carol", "first-pass").await;
-        admin(
+        let token = login(&urls[0], "carol", "first-pass").await;
+        as_admin_ok(
             "PUT",
             &urls[1],
             &format!("/api/admin/users/{id}/password"),
@@ -213,19 +153,19 @@ tandem_http::cluster_tests!(
         )
         .await;
         assert_eq!(
-            get_with(&urls[2], "/api/user", &token).await.status,
+            get_with_session(&urls[2], "/api/user", &token).await.status,
             401,
             "admin password reset"
         );
         assert_eq!(
-            login(&urls[2], "carol", "first-pass").await.status,
+            login_response(&urls[2], "carol", "first-pass").await.status,
             401,
             "old password refused"
         );
 
         // The user's own change keeps the session it was made from and ends the others.
-        let keep = login_token(&urls[0], "carol", "second-pass").await;
-        let other = login_token(&urls[1], "carol", "second-pass").await;
+        let keep = login(&urls[0], "carol", "second-pass").await;
+        let other = login(&urls[1], "carol", "second-pass").await;
         let body = serde_json::json!({"oldPassword": "second-pass", "newPassword": "third-pass", "confirmNew": "third-pass"});
         let cookie = format!("grafana_session={keep}");
         let changed = http::request(
@@ -238,17 +178,17 @@ tandem_http::cluster_tests!(
         .unwrap();
         assert_eq!(changed.status, 200, "{}", changed.text());
         assert_eq!(
-            get_with(&urls[0], "/api/user", &other).await.status,
+            get_with_session(&urls[0], "/api/user", &other).await.status,
             401,
             "other sessions end"
         );
         assert_eq!(
-            get_with(&urls[1], "/api/user", &keep).await.status,
+            get_with_session(&urls[1], "/api/user", &keep).await.status,
             200,
             "the changing session stays"
         );
 
-        admin(
+        as_admin_ok(
             "POST",
             &urls[0],
             &format!("/api/admin/users/{id}/disable"),
@@ -256,12 +196,12 @@ tandem_http::cluster_tests!(
         )
         .await;
         assert_eq!(
-            get_with(&urls[2], "/api/user", &keep).await.status,
+            get_with_session(&urls[2], "/api/user", &keep).await.status,
             401,
             "disabled"
         );
         assert_eq!(
-            login(&urls[1], "carol", "third-pass").await.status,
+            login_response(&urls[1], "carol", "third-pass").await.status,
             401,
             "a disabled user cannot log in"
         );
@@ -278,11 +218,11 @@ tandem_http::cluster_tests!(
     |_, settings: &mut tandem_http::Settings| settings.identity.rotation_interval = Duration::ZERO,
     |cluster: TestCluster| async move {
         let urls = cluster.urls();
-        let mut token = login_token(&urls[0], "admin", "admin").await;
+        let mut token = login(&urls[0], "admin", "admin").await;
         for round in 0..20 {
             let (a, b) = tokio::join!(
-                get_with(&urls[0], "/api/user", &token),
-                get_with(&urls[1], "/api/user", &token)
+                get_with_session(&urls[0], "/api/user", &token),
+                get_with_session(&urls[1], "/api/user", &token)
             );
             assert_eq!(
                 (a.status, b.status),
@@ -301,7 +241,7 @@ tandem_http::cluster_tests!(
             if let Some(new) = rotated.into_iter().next() {
                 token = new;
             }
-            let check = get_with(&urls[2], "/api/login/ping", &token).await;
+            let check = get_with_session(&urls[2], "/api/login/ping", &token).await;
             assert_eq!(
                 check.status, 200,
                 "round {round}: the client's token works on the third instance"
@@ -321,7 +261,7 @@ tandem_http::cluster_tests!(
     2,
     |cluster: TestCluster| async move {
         let urls = cluster.urls();
-        let old = login_token(&urls[0], "admin", "admin").await;
+        let old = login(&urls[0], "admin", "admin").await;
         let cookie = format!("grafana_session={old}");
         let rotated = http::request(
             "POST",
@@ -334,9 +274,12 @@ tandem_http::cluster_tests!(
         assert_eq!(rotated.status, 200);
         let new = set_cookie(&rotated, "grafana_session").expect("a new token");
         assert_ne!(new, old);
-        assert_eq!(get_with(&urls[0], "/api/user", &new).await.status, 200);
         assert_eq!(
-            get_with(&urls[0], "/api/user", &old).await.status,
+            get_with_session(&urls[0], "/api/user", &new).await.status,
+            200
+        );
+        assert_eq!(
+            get_with_session(&urls[0], "/api/user", &old).await.status,
             200,
             "within the grace period"
         );
@@ -365,16 +308,16 @@ tandem_http::cluster_tests!(
         let urls = cluster.urls();
         create_user(&urls[0], "dave", "right-pass").await;
         for attempt in 0..5 {
-            let response = login(&urls[attempt % 3], "dave", "wrong-pass").await;
+            let response = login_response(&urls[attempt % 3], "dave", "wrong-pass").await;
             assert_eq!(response.status, 401);
             assert_eq!(response.json()["message"], "Invalid username or password");
         }
         for url in &urls {
-            let blocked = login(url, "DAVE", "right-pass").await;
+            let blocked = login_response(url, "DAVE", "right-pass").await;
             assert_eq!(blocked.status, 401, "blocked on {url}");
             assert_eq!(blocked.json()["message"], "Invalid username or password");
         }
-        let basic = format!("Basic {}", base64_encode("dave:right-pass"));
+        let basic = basic("dave", "right-pass");
         let response = http::request(
             "GET",
             &format!("{}/api/user", urls[1]),
@@ -384,7 +327,7 @@ tandem_http::cluster_tests!(
         .await
         .unwrap();
         assert_eq!(response.status, 401, "Basic auth is blocked too");
-        let unknown = login(&urls[0], "nobody-here", "whatever").await;
+        let unknown = login_response(&urls[0], "nobody-here", "whatever").await;
         assert_eq!(
             (unknown.status, unknown.json()),
             (
@@ -393,7 +336,7 @@ tandem_http::cluster_tests!(
             )
         );
         // Another login is not affected.
-        assert_eq!(login(&urls[2], "admin", "admin").await.status, 200);
+        assert_eq!(login_response(&urls[2], "admin", "admin").await.status, 200);
         cluster.shutdown().await;
     }
 );
@@ -405,9 +348,9 @@ tandem_http::cluster_tests!(
     |cluster: TestCluster| async move {
         let url = cluster.url(0);
         for _ in 0..6 {
-            assert_eq!(login(&url, "admin", "wrong").await.status, 401);
+            assert_eq!(login_response(&url, "admin", "wrong").await.status, 401);
         }
-        assert_eq!(login(&url, "admin", "admin").await.status, 200);
+        assert_eq!(login_response(&url, "admin", "admin").await.status, 200);
         cluster.shutdown().await;
     }
 );
@@ -446,14 +389,14 @@ tandem_http::cluster_tests!(
     1,
     |cluster: TestCluster| async move {
         let url = cluster.url(0);
-        let token = login_token(&url, "admin", "admin").await;
+        let token = login(&url, "admin", "admin").await;
         let mut forged = token.clone().into_bytes();
         forged[0] = if forged[0] == b'a' { b'b' } else { b'a' };
         let forged = String::from_utf8(forged).unwrap();
         let long = "f".repeat(10_000);
         let cookies = [&token[..10], &forged, "", "not hex at all", "%00%ff", &long];
         for bad in cookies {
-            let response = get_with(&url, "/api/user", bad).await;
+            let response = get_with_session(&url, "/api/user", bad).await;
             assert_eq!(response.status, 401, "cookie {bad:?}");
             assert_eq!(response.json()["message"], "Unauthorized");
         }
@@ -491,28 +434,6 @@ tandem_http::cluster_tests!(
     }
 );
 
-fn base64_encode(text: &str) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let bytes = text.as_bytes();
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 // Every way of authenticating counts as being seen: a user who only ever used Basic shows
 // as seen just now, not "10 years" ago.
 tandem_http::cluster_tests!(
@@ -520,7 +441,7 @@ tandem_http::cluster_tests!(
     2,
     |cluster: TestCluster| async move {
         let id = create_user(&cluster.url(0), "frank", "frank-pass").await;
-        let basic = format!("Basic {}", base64_encode("frank:frank-pass"));
+        let basic = basic("frank", "frank-pass");
         let me = http::request(
             "GET",
             &format!("{}/api/user", cluster.url(1)),
@@ -530,7 +451,7 @@ tandem_http::cluster_tests!(
         .await
         .unwrap();
         assert_eq!(me.status, 200);
-        let users = admin(
+        let users = as_admin_ok(
             "GET",
             &cluster.url(0),
             "/api/users/search?query=frank",

@@ -3,117 +3,10 @@
 
 use serde_json::{Value, json};
 use tandem_http::testkit::TestCluster;
-use tandem_http::testkit::http::{self, HttpResponse};
+use tandem_http::testkit::http::HttpResponse;
 
-const ADMIN: (&str, &str) = ("authorization", "Basic YWRtaW46YWRtaW4=");
-
-/// `Authorization: Basic` for `login` and `password`.
-fn basic(login: &str, password: &str) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let text = format!("{login}:{password}");
-    let mut out = String::from("Basic ");
-    for chunk in text.as_bytes().chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, byte)| n | u32::from(*byte) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-/// Sends `method url{path}` with `authorization` and a JSON `body` (`Value::Null`: none).
-async fn send(
-    method: &str,
-    url: &str,
-    path: &str,
-    authorization: &str,
-    body: Value,
-) -> HttpResponse {
-    let body = if body.is_null() {
-        String::new()
-    } else {
-        body.to_string()
-    };
-    let headers = [
-        ("authorization", authorization),
-        ("content-type", "application/json"),
-    ];
-    http::request(method, &format!("{url}{path}"), &headers, body)
-        .await
-        .unwrap_or_else(|err| panic!("{method} {path}: {err}"))
-}
-
-/// Sends as the built-in admin.
-async fn as_admin(method: &str, url: &str, path: &str, body: Value) -> HttpResponse {
-    send(method, url, path, ADMIN.1, body).await
-}
-
-/// Sends with a session cookie.
-async fn with_session(url: &str, path: &str, token: &str) -> HttpResponse {
-    let cookie = format!("grafana_session={token}");
-    http::request("GET", &format!("{url}{path}"), &[("cookie", &cookie)], "")
-        .await
-        .expect("request")
-}
-
-#[track_caller]
-fn check(response: &HttpResponse, status: u16, message: &str) {
-    assert_eq!(response.status, status, "{}", response.text());
-    assert!(
-        response
-            .header("content-type")
-            .is_some_and(|v| v.starts_with("application/json")),
-        "a JSON body: {:?}",
-        response.headers
-    );
-    assert_eq!(response.json()["message"], message, "{}", response.text());
-}
-
-/// Creates a Viewer `login` (email `<login>@example.com`) through `url`; returns its id.
-async fn create_user(url: &str, login: &str, password: &str) -> i64 {
-    let body = json!({
-        "name": format!("{login} name"),
-        "email": format!("{login}@example.com"),
-        "login": login,
-        "password": password,
-    });
-    let response = as_admin("POST", url, "/api/admin/users", body).await;
-    check(&response, 200, "User created");
-    assert!(
-        response.json()["uid"]
-            .as_str()
-            .is_some_and(|uid| !uid.is_empty()),
-        "{}",
-        response.text()
-    );
-    response.json()["id"].as_i64().expect("a user id")
-}
-
-/// Opens a session for `login` through `url`; returns its token.
-async fn login(url: &str, login: &str, password: &str) -> String {
-    let body = json!({"user": login, "password": password}).to_string();
-    let headers = [("content-type", "application/json")];
-    let response = http::request("POST", &format!("{url}/login"), &headers, body)
-        .await
-        .expect("POST /login");
-    assert_eq!(response.status, 200, "{}", response.text());
-    response
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .find_map(|line| line.strip_prefix("grafana_session="))
-        .and_then(|rest| rest.split(';').next())
-        .expect("a session cookie")
-        .to_owned()
-}
+use crate::common::{as_admin, basic, check, create_user, get_with_session, login, send};
+use tandem_http::testkit::http::ADMIN;
 
 async fn admin_id(url: &str) -> i64 {
     let response = as_admin(
@@ -419,7 +312,7 @@ tandem_http::cluster_tests!(
         let dan = basic("dan", "dan-pass");
         let token = login(&urls[0], "dan", "dan-pass").await;
         assert_eq!(
-            with_session(&urls[1], "/api/user", &token).await.status,
+            get_with_session(&urls[1], "/api/user", &token).await.status,
             200
         );
 
@@ -432,7 +325,7 @@ tandem_http::cluster_tests!(
         .await;
         check(&disabled, 200, "User disabled");
         assert_eq!(
-            with_session(&urls[0], "/api/user", &token).await.status,
+            get_with_session(&urls[0], "/api/user", &token).await.status,
             401,
             "the session ended"
         );
@@ -495,11 +388,13 @@ tandem_http::cluster_tests!(
         let revoked = as_admin("POST", &urls[0], &path, json!({"authTokenId": newest})).await;
         check(&revoked, 200, "User auth token revoked");
         assert_eq!(
-            with_session(&urls[1], "/api/user", &second).await.status,
+            get_with_session(&urls[1], "/api/user", &second)
+                .await
+                .status,
             401
         );
         assert_eq!(
-            with_session(&urls[1], "/api/user", &first).await.status,
+            get_with_session(&urls[1], "/api/user", &first).await.status,
             200
         );
         let again = as_admin("POST", &urls[0], &path, json!({"authTokenId": newest})).await;
@@ -524,7 +419,7 @@ tandem_http::cluster_tests!(
         .await;
         check(&other, 404, "User auth token not found");
         assert_eq!(
-            with_session(&urls[0], "/api/user", &admin_token)
+            get_with_session(&urls[0], "/api/user", &admin_token)
                 .await
                 .status,
             200
@@ -539,7 +434,7 @@ tandem_http::cluster_tests!(
         .await;
         check(&out, 200, "User logged out");
         assert_eq!(
-            with_session(&urls[0], "/api/user", &first).await.status,
+            get_with_session(&urls[0], "/api/user", &first).await.status,
             401
         );
         let own = as_admin(
@@ -562,7 +457,7 @@ tandem_http::cluster_tests!(
         .await;
         check(&deleted, 200, "User deleted");
         assert_eq!(
-            with_session(&urls[0], "/api/user", &third).await.status,
+            get_with_session(&urls[0], "/api/user", &third).await.status,
             401
         );
         check(
@@ -644,7 +539,7 @@ tandem_http::cluster_tests!(
         .await;
         assert_eq!(old.status, 401, "the old password is refused");
         assert_eq!(
-            with_session(&urls[0], "/api/user", &token).await.status,
+            get_with_session(&urls[0], "/api/user", &token).await.status,
             401,
             "sessions end"
         );
