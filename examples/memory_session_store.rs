@@ -145,6 +145,17 @@ impl SessionStore for MemorySessionStore {
 
     async fn set_server_admin(&self, id: UserId, is_admin: bool) -> Result<()> {
         let mut state = self.lock();
+        let others = state
+            .users
+            .values()
+            .filter(|row| row.user.is_admin && !row.user.is_service_account && row.user.id != id)
+            .count();
+        let target_is_admin = state.user_mut(id)?.user.is_admin;
+        if !is_admin && target_is_admin && others == 0 {
+            return Err(Error::InvalidInput(
+                "cannot remove last grafana admin".to_owned(),
+            ));
+        }
         let row = state.user_mut(id)?;
         row.user.is_admin = is_admin;
         row.user.updated = OffsetDateTime::now_utc();

@@ -113,7 +113,10 @@ pub trait SessionStore: Send + Sync {
         salt: &str,
         keep: Option<TokenId>,
     ) -> Result<()>;
-    /// Grants or removes server admin.
+    /// Grants or removes server admin. Removing it from the last server admin (among
+    /// people) is refused with `Error::InvalidInput("cannot remove last grafana admin")`,
+    /// decided inside the write so that two admins demoting each other at the same moment
+    /// cannot both succeed.
     async fn set_server_admin(&self, id: UserId, is_admin: bool) -> Result<()>;
     /// Disables (ending every session in the same transaction) or enables a user.
     async fn set_disabled(&self, id: UserId, disabled: bool) -> Result<()>;

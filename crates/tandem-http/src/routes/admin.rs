@@ -9,7 +9,7 @@ use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tandem_sessions::{CreateUser, Error, OrgId, Paging, Role, TokenId, UserFilter};
+use tandem_sessions::{CreateUser, Error, OrgId, Role, TokenId};
 
 use crate::extract::{JsonBody, PathParams};
 use crate::routes::dto;
@@ -142,8 +142,9 @@ struct PermissionsBody {
     is_grafana_admin: bool,
 }
 
-/// `PUT /api/admin/users/:id/permissions {isGrafanaAdmin}`: grants or removes server admin;
-/// the last server admin stays one.
+/// `PUT /api/admin/users/:id/permissions {isGrafanaAdmin}`: grants or removes server admin.
+/// The store refuses to demote the last server admin (400 "cannot remove last grafana
+/// admin"), inside the write, so two admins demoting each other at once cannot both win.
 async fn set_permissions(
     State(state): State<AppState>,
     current: CurrentUser,
@@ -152,45 +153,12 @@ async fn set_permissions(
 ) -> Result<Json<Value>, ApiError> {
     current.require_server_admin()?;
     let user = person(&state, id).await?;
-    if user.is_admin && !body.is_grafana_admin && server_admins(&state).await? <= 1 {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "cannot remove last grafana admin",
-        ));
-    }
     state
         .identity
         .store()
         .set_server_admin(user.id, body.is_grafana_admin)
         .await?;
     Ok(Json(json!({"message": "User permissions updated"})))
-}
-
-/// How many people are server admins.
-///
-/// Counted before the change rather than in its transaction: two admins demoting each other
-/// at the same moment on two instances can both pass. The store has no conditional update
-/// for this yet.
-async fn server_admins(state: &AppState) -> Result<u64, ApiError> {
-    let people = UserFilter {
-        query: None,
-        org_id: None,
-        service_accounts: false,
-    };
-    let mut count = 0;
-    let mut paging = Paging::new(1, 5000);
-    loop {
-        let page = state
-            .identity
-            .store()
-            .search_users(people.clone(), paging)
-            .await?;
-        count += page.items.iter().filter(|user| user.is_admin).count() as u64;
-        if (page.items.len() as u64) < paging.per_page {
-            return Ok(count);
-        }
-        paging.page += 1;
-    }
 }
 
 /// `POST /api/admin/users/:id/disable`: the user can no longer log in, and its sessions

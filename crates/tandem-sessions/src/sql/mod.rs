@@ -28,6 +28,9 @@ use crate::{
     StoredSession, Team, TeamId, TokenId, User, UserFilter, UserId, UserUpdate,
 };
 
+/// Grafana's answer to demoting the last server admin.
+const LAST_ADMIN: &str = "cannot remove last grafana admin";
+
 /// [`SessionStore`] over sea-orm: SQLite, PostgreSQL or MySQL/MariaDB, migrated by
 /// `tandem-migrations`.
 #[derive(Clone, Debug)]
@@ -379,6 +382,23 @@ impl SessionStore for SqlSessionStore {
     async fn set_server_admin(&self, id: UserId, is_admin: bool) -> Result<()> {
         self.db
             .transaction(|tx| async move {
+                if !is_admin {
+                    // Lock every admin row (FOR UPDATE; SQLite's write transaction already
+                    // excludes other writers): a concurrent demotion waits here, then sees
+                    // this one, so two admins demoting each other cannot both succeed.
+                    let admins: Vec<i64> = user::Entity::find()
+                        .select_only()
+                        .column(user::Column::Id)
+                        .filter(user::Column::IsAdmin.eq(true))
+                        .filter(user::Column::IsServiceAccount.eq(false))
+                        .lock_exclusive()
+                        .into_tuple()
+                        .all(&*tx)
+                        .await?;
+                    if admins == [id.0] {
+                        return Err(Error::InvalidInput(LAST_ADMIN.to_owned()));
+                    }
+                }
                 let updated = user::Entity::update_many()
                     .col_expr(user::Column::IsAdmin, Expr::value(is_admin))
                     .col_expr(user::Column::Updated, Expr::value(now_ms()))

@@ -32,7 +32,82 @@ pub async fn all(stores: Vec<Arc<dyn SessionStore>>) {
     api_keys(stores.clone()).await;
     sessions(stores.clone()).await;
     concurrent_rotation(stores.clone()).await;
-    login_attempts(stores).await;
+    login_attempts(stores.clone()).await;
+    last_admin(stores).await;
+}
+
+/// The last server admin cannot be demoted, and two admins demoting each other at the same
+/// moment through two handles leave exactly one admin. Demotes every other admin of the
+/// store first, so it runs last in [`all`].
+pub async fn last_admin(stores: Vec<Arc<dyn SessionStore>>) {
+    let (a, b) = two(&stores);
+    let mut first = person("last-admin-first", OrgId(1), Role::Viewer);
+    first.is_admin = true;
+    let first = a.create_user(first).await.expect("create_user");
+    let mut paging = Paging::new(1, 500);
+    loop {
+        let page = a
+            .search_users(filter(None, None, false), paging)
+            .await
+            .expect("search_users");
+        for user in page
+            .items
+            .iter()
+            .filter(|user| user.is_admin && user.id != first.id)
+        {
+            a.set_server_admin(user.id, false)
+                .await
+                .expect("demote another admin");
+        }
+        if (page.items.len() as u64) < paging.per_page {
+            break;
+        }
+        paging.page += 1;
+    }
+    let refused = b.set_server_admin(first.id, false).await;
+    assert!(
+        matches!(refused, Err(Error::InvalidInput(_))),
+        "demoting the last server admin is refused: {refused:?}"
+    );
+    assert!(
+        a.get_user(first.id)
+            .await
+            .expect("get_user")
+            .expect("user")
+            .is_admin,
+        "still an admin"
+    );
+    a.set_server_admin(first.id, true)
+        .await
+        .expect("promoting an admin again is fine");
+
+    let mut second = person("last-admin-second", OrgId(1), Role::Viewer);
+    second.is_admin = true;
+    let second = b.create_user(second).await.expect("create_user");
+    for round in 0..5 {
+        let (x, y) = tokio::join!(
+            a.set_server_admin(first.id, false),
+            b.set_server_admin(second.id, false)
+        );
+        assert!(
+            x.is_ok() != y.is_ok(),
+            "round {round}: exactly one of two simultaneous demotions wins: {x:?} {y:?}"
+        );
+        let mut still = 0;
+        for id in [first.id, second.id] {
+            still += usize::from(
+                a.get_user(id)
+                    .await
+                    .expect("get_user")
+                    .expect("user")
+                    .is_admin,
+            );
+        }
+        assert_eq!(still, 1, "round {round}: one admin is left");
+        a.set_server_admin(first.id, true).await.expect("promote");
+        b.set_server_admin(second.id, true).await.expect("promote");
+    }
+    a.delete_user(second.id).await.expect("delete_user");
 }
 
 /// Org 1, "Main Org.", exists from the start. Orgs are created (with an optional admin),
