@@ -76,9 +76,28 @@ impl BuildInfo {
     }
 }
 
-/// What every handler can reach; cheap to clone.
+/// What every handler can reach: one shared [`AppStateParts`], so that a clone per
+/// request and per middleware layer costs one reference count rather than one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppStateParts>);
+
+impl AppState {
+    /// Shares `parts` between every handler.
+    pub fn new(parts: AppStateParts) -> AppState {
+        AppState(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppStateParts;
+
+    fn deref(&self) -> &AppStateParts {
+        &self.0
+    }
+}
+
+/// The fields of [`AppState`].
+pub struct AppStateParts {
     /// The instance's database pool.
     pub db: Database,
     /// The cluster membership view.
@@ -103,7 +122,7 @@ pub struct AppState {
     pub auth: Arc<crate::AuthSettings>,
 }
 
-impl AppState {
+impl AppStateParts {
     /// The path part of `root_url` without its trailing slash (`""` at the root), Grafana's
     /// `appSubUrl`.
     pub fn sub_path(&self) -> &str {

@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::{AppState, BuildInfo, Error, Metrics, Result, Settings};
+use crate::{AppState, AppStateParts, BuildInfo, Error, Metrics, Result, Settings};
 
 /// How often expired cache entries are deleted (once per cluster).
 const CACHE_CLEANUP_INTERVAL: Duration = Duration::from_secs(600);
@@ -114,7 +114,7 @@ impl Server {
         });
         let jobs = jobs.start();
 
-        let state = AppState {
+        let state = AppState::new(AppStateParts {
             db: db.clone(),
             membership,
             instance_id: Arc::from(instance_id.as_str()),
@@ -126,7 +126,7 @@ impl Server {
             router_logging: settings.server.router_logging,
             identity,
             auth: Arc::new(settings.auth.clone()),
-        };
+        });
         let router = crate::router(state);
         let shutdown = CancellationToken::new();
         let serving = tokio::spawn(crate::serve(
