@@ -10,6 +10,7 @@
 
 mod m20261125_000001_ha_core;
 mod m20261125_000002_identity;
+mod m20261125_000003_dashboards;
 
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_ha_core::Migration),
             Box::new(m20261125_000002_identity::Migration),
+            Box::new(m20261125_000003_dashboards::Migration),
         ]
     }
 }
