@@ -1,0 +1,45 @@
+//! Tandem's dashboards domain: folders, dashboards, their versions, tags, stars, search and
+//! file provisioning, correct when several instances share one database.
+//!
+//! [`DashboardStore`] is the persistence, one transaction per write; [`SqlDashboardStore`]
+//! implements it over `tandem_storage::Database`. A save is a compare-and-swap on the
+//! stored version, so of two instances saving the same version at once exactly one wins
+//! and the other gets [`Error::VersionMismatch`] (Grafana's 412 `version-mismatch`), and
+//! every acknowledged save writes exactly one version row. [`Dashboards`] is what a
+//! handler calls: the store plus [`DashboardEvents`], announced once per committed change.
+//! [`Provisioner`] loads dashboards from Grafana's provisioning files idempotently (by
+//! content checksum), so instances provisioning the same files never flip-flop.
+//!
+//! This crate knows nothing about HTTP (statuses, JSON bodies, URLs are `tandem-http`'s)
+//! nor about users and orgs beyond their ids; it reads no environment variables, and no
+//! files except the provisioning paths it is given.
+
+mod error;
+mod events;
+mod provisioning;
+mod service;
+mod slug;
+mod sql;
+mod store;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+mod types;
+
+pub use crate::error::{Error, Result};
+pub use crate::events::{DashboardAction, DashboardEvent, DashboardEvents, NoEvents};
+pub use crate::provisioning::{
+    DashboardProvider, ProvisionReport, Provisioner, ProvisioningConfig, provider_uid,
+};
+pub use crate::service::{DashboardSettings, Dashboards};
+pub use crate::slug::slugify;
+pub use crate::sql::SqlDashboardStore;
+pub use crate::store::{
+    DashboardStore, ProvisionDashboard, ProvisionOutcome, ProvisionedDashboard,
+};
+pub use crate::types::{
+    CreateFolder, DEFAULT_SEARCH_LIMIT, Dashboard, DashboardId, DashboardUid, DashboardVersion,
+    DeletedDashboard, DeletedFolder, Folder, FolderId, FolderRef, FolderSummary, FolderUid,
+    HitKind, MAX_MESSAGE_LEN, MAX_SEARCH_LIMIT, MAX_TITLE_LEN, MAX_UID_LEN, OrgId, Provisioning,
+    SaveDashboard, SearchHit, SearchQuery, TagCount, UpdateFolder, UserId, Version, VersionInfo,
+    VersionPage, VersionQuery, generate_uid, validate_uid,
+};

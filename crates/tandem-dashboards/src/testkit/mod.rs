@@ -1,0 +1,2 @@
+//! Test support: the conformance suite of [`crate::DashboardStore`].
+pub mod conformance;
