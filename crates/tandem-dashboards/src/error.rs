@@ -69,6 +69,10 @@ pub enum Error {
     /// Nesting the folder there would exceed the maximum depth.
     #[error("folder max depth exceeded, max depth is {0}")]
     FolderTooDeep(usize),
+    /// A request parameter is not acceptable (a malformed continue token, say); the
+    /// message says why (Grafana: 400).
+    #[error("{0}")]
+    InvalidInput(String),
     /// A provisioning configuration file cannot be used; the message says why.
     #[error("invalid dashboard provisioning configuration: {0}")]
     InvalidProvisioningConfig(String),

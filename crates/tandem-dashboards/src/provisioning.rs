@@ -202,8 +202,12 @@ impl Provisioner {
     /// on. A database failure ends the run with the error.
     pub async fn run_once(&self) -> Result<ProvisionReport> {
         let mut report = ProvisionReport::default();
+        // A uid claimed by two files would make them overwrite each other on every run;
+        // the first file in provider and path order keeps it, on every instance alike.
+        let mut claimed = HashSet::new();
         for provider in &self.providers {
-            self.run_provider(provider, &mut report).await?;
+            self.run_provider(provider, &mut claimed, &mut report)
+                .await?;
         }
         Ok(report)
     }
@@ -232,6 +236,7 @@ impl Provisioner {
     async fn run_provider(
         &self,
         provider: &DashboardProvider,
+        claimed: &mut HashSet<(OrgId, String)>,
         report: &mut ProvisionReport,
     ) -> Result<()> {
         let root = provider.path.clone();
@@ -260,7 +265,6 @@ impl Provisioner {
                 return Ok(());
             }
         };
-        let mut seen_uids = HashSet::new();
         let mut present = HashSet::new();
         for file in files {
             let external_id = file.path.to_string_lossy().into_owned();
@@ -281,9 +285,9 @@ impl Provisioner {
                     }
                     _ => provider_uid(&provider.name, &file.relative).into_string(),
                 };
-                if !seen_uids.insert(uid.clone()) {
+                if !claimed.insert((provider.org_id, uid.clone())) {
                     return Err(Error::InvalidDashboard(format!(
-                        "uid {uid} is used by another file of the provider"
+                        "uid {uid} is already used by another provisioned file"
                     )));
                 }
                 dashboard.insert("uid".to_owned(), Value::from(uid));

@@ -154,7 +154,7 @@ impl DashboardStore for SqlDashboardStore {
             Some(token) => Some(
                 token
                     .parse::<i64>()
-                    .map_err(|_| Error::InvalidDashboard("invalid continue token".to_owned()))?,
+                    .map_err(|_| Error::InvalidInput("invalid continue token".to_owned()))?,
             ),
             None => None,
         };
