@@ -26,6 +26,7 @@ use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use tandem_dashboards::{DashboardSettings, ProvisioningConfig};
 use tandem_http::{AuthSettings, ClusterSettings, SameSite, ServerSettings, Settings};
 use tandem_sessions::SessionSettings;
 use tandem_storage::{Backend, DatabaseSettings, Location, redact_url};
@@ -62,6 +63,8 @@ pub(crate) const KEYS: &[Key] = &[
     key("server", "max_request_body_bytes", "10485760", "larger request bodies get 413"),
     key("server", "max_connections", "4096", "further connections wait"),
     key("paths", "data", "data", "directory for Tandem's files"),
+    key("paths", "provisioning", "conf/provisioning", "dashboards/*.yaml providers are read here"),
+    key("dashboards", "versions_to_keep", "20", "versions kept per dashboard; at least 1"),
     key("database", "type", "sqlite3", "sqlite3, postgres or mysql"),
     key("database", "host", "127.0.0.1:3306", "server host:port (5432 for postgres)"),
     key("database", "name", "grafana", "database name"),
@@ -200,6 +203,8 @@ pub(crate) enum ConfigError {
     },
     /// The `config` crate failed to layer the sources.
     Layering(::config::ConfigError),
+    /// The dashboard provisioning files cannot be used.
+    Provisioning(tandem_dashboards::Error),
 }
 
 impl fmt::Display for ConfigError {
@@ -257,6 +262,7 @@ impl fmt::Display for ConfigError {
                 write!(f, "{var} and {var}__FILE are both set; set only one")
             }
             ConfigError::Layering(err) => write!(f, "cannot layer the configuration: {err}"),
+            ConfigError::Provisioning(err) => write!(f, "{err}"),
         }
     }
 }
@@ -414,8 +420,12 @@ fn load_from(
         }
     }
     let values = Values::collect(&builder.build()?, env)?;
-    let (settings, log, warnings) = settings(&values)?;
+    let (mut settings, log, warnings) = settings(&values)?;
+    let provisioning = PathBuf::from(values.get::<String>("paths", "provisioning")?);
     values.check_all_read();
+    settings.provisioning =
+        ProvisioningConfig::load_dir(&provisioning.join("dashboards"), |name| env(name))
+            .map_err(ConfigError::Provisioning)?;
     Ok(Loaded {
         settings,
         log,
@@ -534,12 +544,19 @@ fn settings(values: &Values) -> Result<(Settings, LogSettings, Vec<String>), Con
         peer_timeout,
     };
 
+    let versions_to_keep: u32 = values.get("dashboards", "versions_to_keep")?;
+    if versions_to_keep == 0 {
+        return Err(values.invalid("dashboards", "versions_to_keep", "a number above 0"));
+    }
+
     let settings = Settings {
         server,
         database,
         cluster,
         auth,
         identity,
+        dashboards: DashboardSettings { versions_to_keep },
+        provisioning: ProvisioningConfig::default(),
     };
     Ok((settings, log, warnings))
 }
@@ -1453,6 +1470,31 @@ mod tests {
     }
 
     #[test]
+    fn dashboard_providers_are_read_from_the_provisioning_directory() {
+        let dir =
+            std::env::temp_dir().join(format!("tandem-server-provisioning-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("dashboards")).expect("a provisioning directory");
+        let provider = "apiVersion: 1\nproviders:\n  - name: files\n    folder: Ops\n    \
+                        options:\n      path: ${DASHBOARDS}\n";
+        std::fs::write(dir.join("dashboards/a.yaml"), provider).expect("a provider file");
+        let env = [
+            ("GF_PATHS_PROVISIONING", dir.to_str().expect("a UTF-8 path")),
+            ("DASHBOARDS", "/var/lib/dashboards"),
+        ];
+        let settings = loaded("", &env);
+        let providers = &settings.provisioning.providers;
+        assert_eq!(providers.len(), 1);
+        assert_eq!(providers[0].name, "files");
+        assert_eq!(providers[0].folder, "Ops");
+        assert_eq!(providers[0].path, Path::new("/var/lib/dashboards"));
+
+        // The same provider name twice is refused, naming the file.
+        std::fs::write(dir.join("dashboards/b.yml"), provider).expect("a second file");
+        check_error("", &env, "provider name \"files\" is used more than once");
+        std::fs::remove_dir_all(&dir).expect("clean up");
+    }
+
+    #[test]
     fn invalid_values_name_their_section_and_key() {
         check_error(
             "[server]\nhttp_port = abc\n",
@@ -1469,6 +1511,11 @@ mod tests {
             &[],
             "invalid value \"5\" for [cluster] peer_timeout: expected a duration such as 500ms, 5s \
              or 1h30m (the unit is missing after 5)",
+        );
+        check_error(
+            "[dashboards]\nversions_to_keep = 0\n",
+            &[],
+            "[dashboards] versions_to_keep: expected a number above 0",
         );
         check_error(
             "[cluster]\nheartbeat_interval = 1x\n",

@@ -61,6 +61,11 @@ impl ApiError {
         }
     }
 
+    /// 400 with `message`.
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+
     /// 404 `{"message":"Not found"}`, Grafana's answer to an unknown route.
     pub fn not_found() -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "Not found")
@@ -125,6 +130,45 @@ impl From<tandem_sessions::Error> for ApiError {
             E::Unauthenticated => ApiError::unauthorized(),
             E::UserDisabled => ApiError::new(StatusCode::UNAUTHORIZED, "User is disabled"),
             E::Forbidden(message) => ApiError::new(StatusCode::FORBIDDEN, message),
+        }
+    }
+}
+
+impl From<tandem_dashboards::Error> for ApiError {
+    fn from(err: tandem_dashboards::Error) -> ApiError {
+        use tandem_dashboards::Error as E;
+        let code = match &err {
+            E::Storage(_) | E::Io { .. } | E::InvalidProvisioningConfig(_) => None,
+            E::DashboardNotFound | E::FolderNotFound | E::VersionNotFound => {
+                Some(StatusCode::NOT_FOUND)
+            }
+            E::VersionMismatch | E::FolderVersionMismatch => Some(StatusCode::PRECONDITION_FAILED),
+            E::FolderUidTaken => Some(StatusCode::CONFLICT),
+            E::EmptyTitle
+            | E::TitleTooLong
+            | E::InvalidFolderTitle
+            | E::MessageTooLong
+            | E::InvalidUid
+            | E::UidTooLong
+            | E::DashboardUidTaken
+            | E::InvalidDashboard(_)
+            | E::ProvisionedDashboard
+            | E::ProvisionedDashboardDelete
+            | E::FolderTooDeep(_)
+            | E::InvalidInput(_) => Some(StatusCode::BAD_REQUEST),
+        };
+        match (code, err) {
+            (Some(code), err) => ApiError {
+                code,
+                status: err.grafana_status(),
+                message: err.to_string(),
+            },
+            (None, E::Storage(err)) => ApiError::from(err),
+            (None, other) => {
+                // The server's own files are at fault; the details go to the log only.
+                tracing::error!(error = %other, "dashboards error while serving a request");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
+            }
         }
     }
 }

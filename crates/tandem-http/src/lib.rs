@@ -30,6 +30,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
+use tandem_dashboards::Dashboards;
 use tandem_sessions::Identity;
 use tandem_storage::{Database, Membership};
 
@@ -120,6 +121,8 @@ pub struct AppStateParts {
     pub identity: Identity,
     /// Cookie settings.
     pub auth: Arc<crate::AuthSettings>,
+    /// Folders, dashboards, versions, stars and search.
+    pub dashboards: Dashboards,
 }
 
 impl AppStateParts {
@@ -140,7 +143,9 @@ impl AppStateParts {
 /// Every `/api` route except `/api/health` requires an authenticated caller (see
 /// [`CurrentUser`]); `/login`, `/logout` and `/metrics` do not.
 pub fn router(state: AppState) -> Router {
-    use crate::routes::{admin, login, orgs, service_accounts, teams, user, users};
+    use crate::routes::{
+        admin, dashboards, folders, login, orgs, search, service_accounts, teams, user, users,
+    };
 
     let protected = Router::new()
         .route("/api/frontend/settings", get(api::frontend_settings))
@@ -161,6 +166,10 @@ pub fn router(state: AppState) -> Router {
         .merge(orgs::routes())
         .merge(teams::routes())
         .merge(service_accounts::routes())
+        .merge(dashboards::routes())
+        .merge(folders::routes())
+        .route("/api/search", get(search::search))
+        .route("/api/search/", get(search::search))
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
     Router::new()
         .route("/api/health", get(api::health))

@@ -2,6 +2,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tandem_dashboards::{
+    DashboardEvent, DashboardEvents, DashboardStore, Dashboards, Provisioner, SqlDashboardStore,
+};
 use tandem_sessions::{Identity, SessionStore, SqlSessionStore};
 use tandem_storage::{
     Cache, ClusterJobs, Database, Heartbeat, Instance, JobsHandle, Membership, MigrationOptions,
@@ -9,6 +12,7 @@ use tandem_storage::{
 };
 use time::OffsetDateTime;
 use tokio::net::TcpListener;
+use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -22,6 +26,11 @@ const SESSION_CLEANUP_INTERVAL: Duration = Duration::from_secs(600);
 const MEMBER_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
 /// A member silent for this long is forgotten.
 const MEMBER_RETENTION: Duration = Duration::from_secs(24 * 3600);
+/// How often dashboard versions beyond `versions_to_keep` are deleted (once per cluster).
+const VERSION_RETENTION_INTERVAL: Duration = Duration::from_secs(600);
+/// How many dashboard changes a slow subscriber may fall behind before it loses the
+/// oldest (it sees `RecvError::Lagged`); saves never wait for subscribers.
+const DASHBOARD_EVENTS_CAPACITY: usize = 1024;
 /// How long a graceful shutdown waits for in-flight requests.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -91,6 +100,14 @@ impl Server {
         let identity = Identity::new(store, settings.identity.clone());
         identity.ensure_admin().await?;
 
+        let (dashboard_events, _) = broadcast::channel(DASHBOARD_EVENTS_CAPACITY);
+        let dashboard_store: Arc<dyn DashboardStore> = Arc::new(SqlDashboardStore::new(db.clone()));
+        let dashboards = Dashboards::new(
+            dashboard_store,
+            Arc::new(dashboard_events.clone()) as Arc<dyn DashboardEvents>,
+            settings.dashboards.clone(),
+        );
+
         let mut jobs = ClusterJobs::new(Arc::new(SqlServerLock::new(db.clone())));
         let cleaner = identity.clone();
         jobs.add("sessions.cleanup", SESSION_CLEANUP_INTERVAL, move || {
@@ -112,7 +129,18 @@ impl Server {
             let members = members.clone();
             async move { members.purge(MEMBER_RETENTION).await }
         });
+        let retention = dashboards.clone();
+        jobs.add(
+            "dashboards.retention",
+            VERSION_RETENTION_INTERVAL,
+            move || {
+                let retention = retention.clone();
+                async move { retention.run_retention().await }
+            },
+        );
         let jobs = jobs.start();
+        let shutdown = CancellationToken::new();
+        let provisioning = start_provisioning(&settings, &dashboards, shutdown.clone()).await;
 
         let state = AppState::new(AppStateParts {
             db: db.clone(),
@@ -126,9 +154,9 @@ impl Server {
             router_logging: settings.server.router_logging,
             identity,
             auth: Arc::new(settings.auth.clone()),
+            dashboards,
         });
         let router = crate::router(state);
-        let shutdown = CancellationToken::new();
         let serving = tokio::spawn(crate::serve(
             listener,
             router,
@@ -144,6 +172,8 @@ impl Server {
             serving: Some(serving),
             heartbeat: Some(heartbeat),
             jobs: Some(jobs),
+            provisioning,
+            dashboard_events,
             db,
         })
     }
@@ -158,6 +188,8 @@ pub struct RunningServer {
     serving: Option<JoinHandle<std::io::Result<()>>>,
     heartbeat: Option<Heartbeat>,
     jobs: Option<JobsHandle>,
+    provisioning: Option<JoinHandle<()>>,
+    dashboard_events: broadcast::Sender<DashboardEvent>,
     db: Database,
 }
 
@@ -175,6 +207,12 @@ impl RunningServer {
     /// The instance's database pool.
     pub fn database(&self) -> &Database {
         &self.db
+    }
+
+    /// Every dashboard change this instance commits from now on (saves, deletions,
+    /// provisioning), once each: the composition layer turns them into Live messages.
+    pub fn dashboard_events(&self) -> broadcast::Receiver<DashboardEvent> {
+        self.dashboard_events.subscribe()
     }
 
     /// Resolves only if the HTTP server stops on its own (its listener failed), with the
@@ -209,6 +247,9 @@ impl RunningServer {
         if let Some(jobs) = self.jobs.take() {
             jobs.stop().await;
         }
+        if let Some(provisioning) = self.provisioning.take() {
+            let _ = provisioning.await;
+        }
         self.db.close().await;
         match served {
             Ok(Ok(())) => {}
@@ -225,6 +266,43 @@ impl Drop for RunningServer {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
+}
+
+/// Provisions the configured dashboard providers once, so that their dashboards exist
+/// when the server starts answering, then again every update interval until `shutdown`.
+/// Every instance runs the providers; the store makes the runs idempotent across them.
+async fn start_provisioning(
+    settings: &Settings,
+    dashboards: &Dashboards,
+    shutdown: CancellationToken,
+) -> Option<JoinHandle<()>> {
+    if settings.provisioning.providers.is_empty() {
+        return None;
+    }
+    let interval = settings.provisioning.update_interval();
+    let provisioner = Provisioner::new(dashboards.clone(), settings.provisioning.providers.clone());
+    match provisioner.run_once().await {
+        Ok(report) => tracing::info!(?report, "provisioned dashboards"),
+        Err(err) => tracing::warn!(error = %err, "dashboard provisioning failed"),
+    }
+    Some(tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(interval) => {}
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                result = provisioner.run_once() => match result {
+                    Ok(report) if report.created + report.updated + report.deleted > 0 => {
+                        tracing::info!(?report, "provisioned dashboards");
+                    }
+                    Ok(_) => {}
+                    Err(err) => tracing::warn!(error = %err, "dashboard provisioning failed"),
+                },
+            }
+        }
+    }))
 }
 
 /// The address to advertise when none is configured: the listening address, with an

@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use tandem_dashboards::{DashboardSettings, ProvisioningConfig};
 use tandem_sessions::SessionSettings;
 use tandem_storage::DatabaseSettings;
 
@@ -18,6 +19,11 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// `[auth]` and `[security]`: sessions, logins, the admin user, the secret key.
     pub identity: SessionSettings,
+    /// `[dashboards]`.
+    pub dashboards: DashboardSettings,
+    /// The dashboard providers of `<[paths] provisioning>/dashboards/*.yaml`, as the
+    /// binary read them; none by default.
+    pub provisioning: ProvisioningConfig,
 }
 
 /// `[server]` settings.

@@ -4,6 +4,7 @@
 mod api;
 mod cluster;
 mod common;
+mod dashboards;
 mod health;
 mod orgs_teams;
 mod sessions;

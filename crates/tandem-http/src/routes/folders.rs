@@ -1,0 +1,253 @@
+//! `/api/folders…`: the folders of the org the request acts in.
+//!
+//! Viewers read; Editors and Admins create, rename and delete (deleting a folder deletes
+//! the dashboards and folders in it). A rename is a compare-and-swap on the folder's
+//! version: a stale version without `overwrite` is 412 `version-mismatch`. Shapes follow
+//! Grafana 12.1.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tandem_dashboards::{CreateFolder, Folder, FolderId, FolderUid, UpdateFolder, Version};
+use tandem_sessions::Role;
+
+use crate::extract::{JsonBody, PathParams, QueryParams};
+use crate::routes::dashboards::{Logins, org, user};
+use crate::routes::dto::rfc3339;
+use crate::{ApiError, AppState, CurrentUser};
+
+/// The routes of this area; every one is behind authentication.
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/folders", get(list).post(create))
+        .route("/api/folders/", get(list).post(create))
+        .route(
+            "/api/folders/{uid}",
+            get(get_one).put(update).delete(remove),
+        )
+        .route("/api/folders/id/{id}", get(get_by_id))
+}
+
+/// `?parentUid=&limit=&page=` of `GET /api/folders`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ListQuery {
+    #[serde(default)]
+    parent_uid: Option<String>,
+    #[serde(default)]
+    limit: Option<u64>,
+    #[serde(default)]
+    page: Option<u64>,
+}
+
+/// `GET /api/folders`: the folders directly in `parentUid` (the root by default), by
+/// title, `limit` (default 1000) per `page` (from 1).
+async fn list(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    QueryParams(query): QueryParams<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    current.require(Role::Viewer)?;
+    let parent = query
+        .parent_uid
+        .filter(|uid| !uid.is_empty())
+        .map(FolderUid::from);
+    let folders = state
+        .dashboards
+        .folders(org(&current), parent.as_ref())
+        .await?;
+    let limit = match query.limit {
+        None | Some(0) => 1000,
+        Some(limit) => limit,
+    };
+    let skip = query
+        .page
+        .unwrap_or(1)
+        .max(1)
+        .saturating_sub(1)
+        .saturating_mul(limit);
+    let page = folders
+        .into_iter()
+        .skip(usize::try_from(skip).unwrap_or(usize::MAX))
+        .take(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok(Json(Value::Array(
+        page.map(|folder| {
+            let mut hit = json!({
+                "id": folder.id.0,
+                "uid": folder.uid.as_str(),
+                "title": folder.title,
+            });
+            if let Some(parent) = &folder.parent_uid {
+                hit["parentUid"] = Value::String(parent.as_str().to_owned());
+            }
+            hit
+        })
+        .collect(),
+    )))
+}
+
+/// The body of `POST /api/folders`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CreateBody {
+    #[serde(default)]
+    uid: Option<String>,
+    title: String,
+    #[serde(default)]
+    parent_uid: Option<String>,
+}
+
+/// `POST /api/folders {title, uid?, parentUid?}`.
+async fn create(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    JsonBody(body): JsonBody<CreateBody>,
+) -> Result<Json<Value>, ApiError> {
+    current.require(Role::Editor)?;
+    let uid = match body.uid.filter(|uid| !uid.is_empty()) {
+        Some(uid) => Some(FolderUid::parse(uid)?),
+        None => None,
+    };
+    let folder = state
+        .dashboards
+        .create_folder(CreateFolder {
+            org_id: org(&current),
+            uid,
+            title: body.title,
+            parent_uid: body
+                .parent_uid
+                .filter(|uid| !uid.is_empty())
+                .map(FolderUid::from),
+            user_id: user(&current),
+        })
+        .await
+        .map_err(|err| match err {
+            tandem_dashboards::Error::FolderNotFound => {
+                ApiError::bad_request("Parent folder not found")
+            }
+            other => ApiError::from(other),
+        })?;
+    Ok(Json(folder_json(&state, &current, &folder).await?))
+}
+
+/// `GET /api/folders/:uid`.
+async fn get_one(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    PathParams(uid): PathParams<String>,
+) -> Result<Json<Value>, ApiError> {
+    current.require(Role::Viewer)?;
+    let folder = state
+        .dashboards
+        .folder(org(&current), &FolderUid::from(uid))
+        .await?;
+    Ok(Json(folder_json(&state, &current, &folder).await?))
+}
+
+/// `GET /api/folders/id/:id`.
+async fn get_by_id(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    PathParams(id): PathParams<i64>,
+) -> Result<Json<Value>, ApiError> {
+    current.require(Role::Viewer)?;
+    let folder = state
+        .dashboards
+        .folder_by_id(org(&current), FolderId(id))
+        .await?;
+    Ok(Json(folder_json(&state, &current, &folder).await?))
+}
+
+/// The body of `PUT /api/folders/:uid`.
+#[derive(Deserialize)]
+pub(crate) struct UpdateBody {
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    version: Option<i64>,
+    #[serde(default)]
+    overwrite: bool,
+}
+
+/// `PUT /api/folders/:uid {title, version, overwrite?}`.
+async fn update(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    PathParams(uid): PathParams<String>,
+    JsonBody(body): JsonBody<UpdateBody>,
+) -> Result<Json<Value>, ApiError> {
+    current.require(Role::Editor)?;
+    let folder = state
+        .dashboards
+        .update_folder(UpdateFolder {
+            org_id: org(&current),
+            uid: FolderUid::from(uid),
+            title: body.title,
+            version: body.version.map(Version),
+            overwrite: body.overwrite,
+            user_id: user(&current),
+        })
+        .await?;
+    Ok(Json(folder_json(&state, &current, &folder).await?))
+}
+
+/// `DELETE /api/folders/:uid`: deletes the folder, the folders in it and their dashboards.
+async fn remove(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    PathParams(uid): PathParams<String>,
+) -> Result<Json<Value>, ApiError> {
+    current.require(Role::Editor)?;
+    let deleted = state
+        .dashboards
+        .delete_folder(org(&current), &FolderUid::from(uid))
+        .await?;
+    Ok(Json(json!({
+        "id": deleted.folder.id.0,
+        "uid": deleted.folder.uid.as_str(),
+        "title": deleted.folder.title,
+        "message": "Folder deleted",
+    })))
+}
+
+/// The URL of a folder, under the server's sub-path.
+pub(crate) fn folder_url(state: &AppState, uid: &str, title: &str) -> String {
+    format!(
+        "{}/dashboards/f/{uid}/{}",
+        state.sub_path(),
+        tandem_dashboards::slugify(title)
+    )
+}
+
+async fn folder_json(
+    state: &AppState,
+    current: &CurrentUser,
+    folder: &Folder,
+) -> Result<Value, ApiError> {
+    let editor = current.role.is_some_and(|role| role >= Role::Editor);
+    let admin = current.role.is_some_and(|role| role >= Role::Admin);
+    let mut logins = Logins::default();
+    let mut answer = json!({
+        "id": folder.id.0,
+        "uid": folder.uid.as_str(),
+        "orgId": folder.org_id.0,
+        "title": folder.title,
+        "url": folder_url(state, folder.uid.as_str(), &folder.title),
+        "hasAcl": false,
+        "canSave": editor,
+        "canEdit": editor,
+        "canAdmin": admin,
+        "canDelete": editor,
+        "createdBy": logins.of(state, folder.created_by).await?,
+        "created": rfc3339(folder.created),
+        "updatedBy": logins.of(state, folder.updated_by).await?,
+        "updated": rfc3339(folder.updated),
+        "version": folder.version.0,
+    });
+    if let Some(parent) = &folder.parent_uid {
+        answer["parentUid"] = Value::String(parent.as_str().to_owned());
+    }
+    Ok(answer)
+}
