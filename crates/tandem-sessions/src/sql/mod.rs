@@ -5,6 +5,7 @@
 //! the clock itself and touches nothing but the database. The schema has no foreign keys:
 //! the store deletes dependent rows itself, in the same transaction as the parent.
 
+mod batch;
 mod entity;
 #[cfg(test)]
 mod tests;
@@ -13,9 +14,8 @@ use std::collections::HashMap;
 
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait,
-    FromQueryResult, IdenStatic, Iterable, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    SqlErr, Statement,
+    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
 };
 use tandem_storage::{Database, from_ms, now_ms};
 use time::OffsetDateTime;
@@ -36,15 +36,15 @@ const LAST_ADMIN: &str = "cannot remove last grafana admin";
 #[derive(Clone, Debug)]
 pub struct SqlSessionStore {
     db: Database,
-    /// The text of the session lookup for this database's engine, built once.
-    session_lookup: std::sync::Arc<str>,
+    /// Session lookups, batched under load.
+    lookups: std::sync::Arc<batch::SessionLookups>,
 }
 
 impl SqlSessionStore {
     /// A store in `db`, whose schema must be migrated.
     pub fn new(db: Database) -> SqlSessionStore {
-        let session_lookup = session_lookup_sql(db.connection().get_database_backend()).into();
-        SqlSessionStore { db, session_lookup }
+        let lookups = std::sync::Arc::new(batch::SessionLookups::new(db.clone()));
+        SqlSessionStore { db, lookups }
     }
 }
 
@@ -1018,6 +1018,8 @@ impl SessionStore for SqlSessionStore {
 
     /// One query: the session joined with its user and the user's membership of its
     /// default org.
+    /// One query, shared with the lookups of other requests waiting at the same moment
+    /// (see `batch.rs`).
     async fn find_session_with_user(
         &self,
         hash: &str,
@@ -1025,42 +1027,7 @@ impl SessionStore for SqlSessionStore {
         if hash.is_empty() {
             return Ok(None);
         }
-        let backend = self.db.connection().get_database_backend();
-        let sql = &self.session_lookup;
-        let rows = self
-            .db
-            .read(|conn| {
-                let statement = Statement::from_sql_and_values(
-                    backend,
-                    sql.as_ref(),
-                    [hash.into(), hash.into()],
-                );
-                async move { conn.query_all_raw(statement).await }
-            })
-            .await?;
-        let mut found = None;
-        for row in rows {
-            let token = user_auth_token::Model::from_query_result(&row, "t_")?;
-            let user = user::Model::from_query_result(&row, "u_")?;
-            let role: Option<String> = row.try_get("", "ou_role")?;
-            let current = token.auth_token == hash;
-            if found.is_none() || current {
-                found = Some((token, user, role));
-            }
-            if current {
-                break;
-            }
-        }
-        let Some((token, user, role)) = found else {
-            return Ok(None);
-        };
-        let role = role.as_deref().map(parse_role).transpose()?;
-        let stored = StoredSession {
-            session: to_session(&token),
-            auth_token: token.auth_token,
-            prev_auth_token: token.prev_auth_token,
-        };
-        Ok(Some((stored, to_user(user), role)))
+        self.lookups.find(hash).await
     }
 
     /// Also records the rotation as a use (`seen_at`, which never moves back).
@@ -1594,36 +1561,6 @@ fn to_org(row: org::Model) -> Org {
 
 /// The text of the one-query session lookup, for `backend`'s quoting and placeholders.
 /// Columns come back prefixed (`t_`, `u_`) so that sea-orm's models read them.
-fn session_lookup_sql(backend: DbBackend) -> String {
-    let (user_table, first, second) = match backend {
-        DbBackend::Postgres => ("\"user\"", "$1", "$2"),
-        DbBackend::MySql => ("`user`", "?", "?"),
-        _ => ("\"user\"", "?", "?"),
-    };
-    let columns = |alias: &str, names: Vec<&str>| {
-        names
-            .iter()
-            .map(|name| format!("{alias}.{name} AS {alias}_{name}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let token_columns = columns(
-        "t",
-        user_auth_token::Column::iter()
-            .map(|c| c.as_str())
-            .collect(),
-    );
-    let user_columns = columns("u", user::Column::iter().map(|c| c.as_str()).collect());
-    format!(
-        "SELECT {token_columns}, {user_columns}, ou.role AS ou_role \
-         FROM user_auth_token t \
-         JOIN {user_table} u ON u.id = t.user_id \
-         LEFT JOIN org_user ou ON ou.user_id = u.id AND ou.org_id = u.org_id \
-         WHERE t.auth_token = {first} OR t.prev_auth_token = {second} \
-         ORDER BY t.id LIMIT 2"
-    )
-}
-
 fn to_user(row: user::Model) -> User {
     User {
         id: UserId(row.id),

@@ -797,3 +797,60 @@ tandem_storage::backend_tests!(
         );
     }
 );
+
+tandem_storage::backend_tests!(
+    concurrent_lookups_each_find_their_own_session,
+    |test| async move {
+        let store = store(&test).await;
+        let now = OffsetDateTime::now_utc();
+        let mut expected = Vec::new();
+        for i in 0..40 {
+            let user = store
+                .create_user(person(&format!("user{i}"), MAIN_ORG, Role::Editor))
+                .await
+                .expect("user");
+            let session = store
+                .create_session(user.id, &format!("first{i}"), "ua", "ip", now)
+                .await
+                .expect("session");
+            // Half of the sessions rotate: both their hashes must still find them.
+            if i % 2 == 0 {
+                assert!(
+                    store
+                        .rotate_session(
+                            session.id,
+                            &format!("first{i}"),
+                            &format!("second{i}"),
+                            now
+                        )
+                        .await
+                        .expect("rotation")
+                );
+                expected.push((format!("second{i}"), Some((session.id, user.id))));
+            }
+            expected.push((format!("first{i}"), Some((session.id, user.id))));
+            expected.push((format!("unknown{i}"), None));
+        }
+
+        // Far more lookups at once than one batch or the batches in flight hold, so the
+        // queue fills and batches mix current, previous and unknown hashes.
+        let mut lookups = Vec::new();
+        for round in 0..4 {
+            for (hash, want) in expected.clone() {
+                let store = store.clone();
+                lookups.push(tokio::spawn(async move {
+                    let found = store.find_session_with_user(&hash).await.expect("lookup");
+                    let got = found.map(|(stored, user, role)| {
+                        assert_eq!(role, Some(Role::Editor), "{hash}");
+                        assert_eq!(stored.session.user_id, user.id, "{hash}");
+                        (stored.session.id, user.id)
+                    });
+                    assert_eq!(got, want, "{hash} in round {round}");
+                }));
+            }
+        }
+        for lookup in lookups {
+            lookup.await.expect("a lookup task");
+        }
+    }
+);
