@@ -204,12 +204,24 @@ impl SessionStore for MemorySessionStore {
     }
 
     async fn set_org_role(&self, org: OrgId, user: UserId, role: Role) -> Result<()> {
-        *self.lock().member_mut(org, user)? = role;
+        let mut state = self.lock();
+        if role != Role::Admin && state.is_last_org_admin(org, user) {
+            return Err(Error::InvalidInput(
+                "Cannot change role so that there is no organization admin left".to_owned(),
+            ));
+        }
+        *state.member_mut(org, user)? = role;
         Ok(())
     }
 
     async fn remove_org_user(&self, org: OrgId, user: UserId) -> Result<()> {
-        self.lock().remove_org_user(org, user)
+        let mut state = self.lock();
+        if state.is_last_org_admin(org, user) {
+            return Err(Error::InvalidInput(
+                "Cannot remove last organization admin".to_owned(),
+            ));
+        }
+        state.remove_org_user(org, user)
     }
 
     async fn org_role(&self, org: OrgId, user: UserId) -> Result<Option<Role>> {
@@ -673,6 +685,17 @@ impl State {
         self.members
             .get_mut(&(org, user))
             .ok_or(Error::NotFound("org user not found"))
+    }
+
+    /// Whether `user` is the only Admin of `org`; the one lock makes the check and the
+    /// change one step.
+    fn is_last_org_admin(&self, org: OrgId, user: UserId) -> bool {
+        let mut admins = self
+            .members
+            .iter()
+            .filter(|((member_org, _), role)| *member_org == org && **role == Role::Admin)
+            .map(|((_, member), _)| *member);
+        admins.next() == Some(user) && admins.next().is_none()
     }
 
     fn remove_org_user(&mut self, org: OrgId, user: UserId) -> Result<()> {

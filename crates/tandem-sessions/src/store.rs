@@ -131,9 +131,11 @@ pub trait SessionStore: Send + Sync {
 
     /// Adds a user to an org.
     async fn add_org_user(&self, org: OrgId, user: UserId, role: Role) -> Result<()>;
-    /// Changes a member's role.
+    /// Changes a member's role. An org never loses its last Admin: demoting it is
+    /// `InvalidInput`, also when two demotions of the last two Admins race.
     async fn set_org_role(&self, org: OrgId, user: UserId, role: Role) -> Result<()>;
-    /// Removes a member (and its team memberships in the org).
+    /// Removes a member (and its team memberships in the org); removing the org's last
+    /// Admin is `InvalidInput`, also when two removals race.
     async fn remove_org_user(&self, org: OrgId, user: UserId) -> Result<()>;
     /// The user's role in the org, if a member.
     async fn org_role(&self, org: OrgId, user: UserId) -> Result<Option<Role>>;

@@ -486,18 +486,9 @@ async fn update_user(
     body: &RoleBody,
 ) -> Result<Json<Value>, ApiError> {
     let role = parse_role(&body.role)?;
-    // Grafana answers 500 "Failed update org user" for a non-member; a 404 says what happened.
-    let have = state
-        .identity
-        .org_role(user, org)
-        .await?
-        .ok_or_else(user_not_found)?;
-    if have == Role::Admin && role != Role::Admin && is_last_admin(state, org, user).await? {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "Cannot change role so that there is no organization admin left",
-        ));
-    }
+    // Grafana answers 500 "Failed update org user" for a non-member; a 404 says what
+    // happened. The store refuses to demote the org's last Admin (400), checked under row locks so
+    // two Admins demoting each other at once cannot both succeed.
     match state.identity.store().set_org_role(org, user, role).await {
         Ok(()) => Ok(Json(json!({"message": "Organization user updated"}))),
         Err(Error::NotFound(_)) => Err(user_not_found()),
@@ -511,17 +502,7 @@ async fn remove_user(
     user: UserId,
     delete_orphan: bool,
 ) -> Result<Json<Value>, ApiError> {
-    let have = state
-        .identity
-        .org_role(user, org)
-        .await?
-        .ok_or_else(user_not_found)?;
-    if have == Role::Admin && is_last_admin(state, org, user).await? {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "Cannot remove last organization admin",
-        ));
-    }
+    // The store refuses to remove the org's last Admin (400), under row locks.
     match state.identity.store().remove_org_user(org, user).await {
         Ok(()) => {}
         Err(Error::NotFound(_)) => return Err(user_not_found()),
@@ -559,15 +540,4 @@ async fn move_default_org(
         Ok(()) | Err(Error::NotFound(_)) => Ok(()),
         Err(err) => Err(err.into()),
     }
-}
-
-/// Whether `user` is the only Admin of `org` (service accounts count, as in Grafana).
-///
-/// Checked before the change rather than in its transaction, so two Admins demoting each
-/// other at the same moment can still both succeed.
-async fn is_last_admin(state: &AppState, org: OrgId, user: UserId) -> Result<bool, ApiError> {
-    let members = members(state, org, "").await?;
-    Ok(!members
-        .iter()
-        .any(|member| member.role == Role::Admin && member.user.id != user))
 }

@@ -30,6 +30,11 @@ use crate::{
 
 /// Grafana's answer to demoting the last server admin.
 const LAST_ADMIN: &str = "cannot remove last grafana admin";
+/// Grafana's answer to demoting the last Admin of an org.
+pub(crate) const LAST_ORG_ADMIN_ROLE: &str =
+    "Cannot change role so that there is no organization admin left";
+/// Grafana's answer to removing the last Admin of an org.
+pub(crate) const LAST_ORG_ADMIN_REMOVAL: &str = "Cannot remove last organization admin";
 
 /// [`SessionStore`] over sea-orm: SQLite, PostgreSQL or MySQL/MariaDB, migrated by
 /// `tandem-migrations`.
@@ -521,9 +526,14 @@ impl SessionStore for SqlSessionStore {
     }
 
     /// `NotFound("user is not a member of the org")`.
+    /// `InvalidInput(LAST_ORG_ADMIN_ROLE)` when the user is the org's last Admin and
+    /// `role` is not Admin.
     async fn set_org_role(&self, org: OrgId, user: UserId, role: Role) -> Result<()> {
         self.db
             .transaction(|tx| async move {
+                if role != Role::Admin && is_last_org_admin(&*tx, org, user).await? {
+                    return Err(Error::InvalidInput(LAST_ORG_ADMIN_ROLE.to_owned()));
+                }
                 let updated = org_user::Entity::update_many()
                     .col_expr(org_user::Column::Role, Expr::value(role.as_str()))
                     .col_expr(org_user::Column::Updated, Expr::value(now_ms()))
@@ -536,11 +546,15 @@ impl SessionStore for SqlSessionStore {
             .await
     }
 
-    /// `NotFound("user is not a member of the org")`. When the org was the user's current
-    /// one, the user moves to their remaining org with the lowest id, if any.
+    /// `NotFound("user is not a member of the org")`; `InvalidInput(LAST_ORG_ADMIN_REMOVAL)`
+    /// when the user is the org's last Admin. When the org was the user's current one, the
+    /// user moves to their remaining org with the lowest id, if any.
     async fn remove_org_user(&self, org: OrgId, user: UserId) -> Result<()> {
         self.db
             .transaction(|tx| async move {
+                if is_last_org_admin(&*tx, org, user).await? {
+                    return Err(Error::InvalidInput(LAST_ORG_ADMIN_REMOVAL.to_owned()));
+                }
                 let deleted = org_user::Entity::delete_many()
                     .filter(org_user::Column::OrgId.eq(org.0))
                     .filter(org_user::Column::UserId.eq(user.0))
@@ -1561,6 +1575,24 @@ fn to_org(row: org::Model) -> Org {
 
 /// The text of the one-query session lookup, for `backend`'s quoting and placeholders.
 /// Columns come back prefixed (`t_`, `u_`) so that sea-orm's models read them.
+/// Whether `user` is the only Admin of `org` (service accounts count, as in Grafana).
+///
+/// Locks the org's Admin memberships first (`FOR UPDATE`; SQLite's write transaction
+/// already excludes other writers), so of two Admins demoting or removing each other at
+/// the same moment the second waits, then sees the first change and is refused.
+async fn is_last_org_admin(conn: &impl ConnectionTrait, org: OrgId, user: UserId) -> Result<bool> {
+    let admins: Vec<i64> = org_user::Entity::find()
+        .select_only()
+        .column(org_user::Column::UserId)
+        .filter(org_user::Column::OrgId.eq(org.0))
+        .filter(org_user::Column::Role.eq(Role::Admin.as_str()))
+        .lock_exclusive()
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(admins == [user.0])
+}
+
 fn to_user(row: user::Model) -> User {
     User {
         id: UserId(row.id),

@@ -33,7 +33,81 @@ pub async fn all(stores: Vec<Arc<dyn SessionStore>>) {
     sessions(stores.clone()).await;
     concurrent_rotation(stores.clone()).await;
     login_attempts(stores.clone()).await;
+    last_org_admin(stores.clone()).await;
     last_admin(stores).await;
+}
+
+/// An org never loses its last Admin: demoting or removing it is refused, and two Admins
+/// demoting (or removing) each other at the same moment through two handles leave exactly
+/// one Admin.
+pub async fn last_org_admin(stores: Vec<Arc<dyn SessionStore>>) {
+    let (a, b) = two(&stores);
+    let first = a
+        .create_user(person("org-admin-first", OrgId(1), Role::Viewer))
+        .await
+        .expect("create_user");
+    let second = a
+        .create_user(person("org-admin-second", OrgId(1), Role::Viewer))
+        .await
+        .expect("create_user");
+    let org = a
+        .create_org("Last Admin Org", Some(first.id))
+        .await
+        .expect("create_org")
+        .id;
+    let refused = b.set_org_role(org, first.id, Role::Editor).await;
+    assert!(
+        matches!(refused, Err(Error::InvalidInput(_))),
+        "demoting the last org Admin is refused: {refused:?}"
+    );
+    let refused = b.remove_org_user(org, first.id).await;
+    assert!(
+        matches!(refused, Err(Error::InvalidInput(_))),
+        "removing the last org Admin is refused: {refused:?}"
+    );
+    assert_eq!(
+        a.org_role(org, first.id).await.expect("org_role"),
+        Some(Role::Admin)
+    );
+    b.set_org_role(org, first.id, Role::Admin)
+        .await
+        .expect("an Admin may stay Admin");
+
+    a.add_org_user(org, second.id, Role::Admin)
+        .await
+        .expect("add_org_user");
+    for round in 0..5 {
+        let (x, y) = if round % 2 == 0 {
+            tokio::join!(
+                a.set_org_role(org, first.id, Role::Viewer),
+                b.set_org_role(org, second.id, Role::Editor)
+            )
+        } else {
+            tokio::join!(
+                a.remove_org_user(org, first.id),
+                b.remove_org_user(org, second.id)
+            )
+        };
+        assert!(
+            x.is_ok() != y.is_ok(),
+            "round {round}: exactly one of two simultaneous changes wins: {x:?} {y:?}"
+        );
+        let mut admins = 0;
+        for id in [first.id, second.id] {
+            admins +=
+                usize::from(a.org_role(org, id).await.expect("org_role") == Some(Role::Admin));
+        }
+        assert_eq!(admins, 1, "round {round}: one Admin left");
+        // Back to two Admins for the next round.
+        for id in [first.id, second.id] {
+            match a.org_role(org, id).await.expect("org_role") {
+                Some(Role::Admin) => {}
+                Some(_) => a.set_org_role(org, id, Role::Admin).await.expect("promote"),
+                None => a.add_org_user(org, id, Role::Admin).await.expect("re-add"),
+            }
+        }
+    }
+    a.delete_org(org).await.expect("delete_org");
 }
 
 /// The last server admin cannot be demoted, and two admins demoting each other at the same
@@ -1128,15 +1202,17 @@ pub async fn membership(stores: Vec<Arc<dyn SessionStore>>) {
         "adding an unknown user to an org",
     );
 
-    a.set_org_role(orgs[2], user.id, Role::Admin)
+    // Editor, not Admin: the last Admin of an org could not be removed below (see
+    // `last_org_admin`).
+    a.set_org_role(orgs[2], user.id, Role::Editor)
         .await
         .expect("set_org_role");
     assert_eq!(
         b.org_role(orgs[2], user.id).await.expect("org_role"),
-        Some(Role::Admin),
+        Some(Role::Editor),
         "another instance reads the new role"
     );
-    a.set_org_role(orgs[2], user.id, Role::Admin)
+    a.set_org_role(orgs[2], user.id, Role::Editor)
         .await
         .expect("setting the role a member already has is fine");
     let stranger = a
@@ -1171,7 +1247,16 @@ pub async fn membership(stores: Vec<Arc<dyn SessionStore>>) {
         "removing a user who is not a member",
     );
 
-    // Leaving an org ends the team memberships in that org, and only there.
+    // Leaving an org ends the team memberships in that org, and only there. The user is
+    // the only Admin of orgs[1], and an org keeps at least one Admin, so another comes in.
+    let other_admin = a
+        .create_user(person("membership-other-admin", orgs[1], Role::Admin))
+        .await
+        .expect("create_user");
+    assert_eq!(
+        a.org_role(orgs[1], other_admin.id).await.expect("org_role"),
+        Some(Role::Admin)
+    );
     let kept_team = a
         .create_team(orgs[0], "membership-team", "")
         .await
