@@ -16,6 +16,8 @@
 //! # }
 //! ```
 
+/// Folders, dashboards, versions, search, stars and file provisioning.
+pub use tandem_dashboards as dashboards;
 pub use tandem_http as http;
 pub use tandem_migrations as migrations;
 pub use tandem_sessions as sessions;
