@@ -868,7 +868,7 @@ async fn save_in(conn: &impl ConnectionTrait, p: &Prepared) -> Result<Dashboard>
     } else if folder_by_uid(conn, p.org_id, &uid, false).await?.is_some() {
         return Err(Error::DashboardUidTaken);
     }
-    let row = write_dashboard(
+    let (row, text) = write_dashboard(
         conn,
         existing.as_ref(),
         Write {
@@ -887,6 +887,7 @@ async fn save_in(conn: &impl ConnectionTrait, p: &Prepared) -> Result<Dashboard>
     let provisioning = provisioning_of(conn, row.id, false).await?;
     Ok(to_dashboard(
         row,
+        &text,
         folder.map(to_folder_summary),
         p.tags.clone(),
         provisioning.map(to_provisioning),
@@ -930,7 +931,7 @@ async fn provision_in(
     if existing.is_none() && folder_by_uid(conn, p.org_id, &uid, false).await?.is_some() {
         return Err(Error::DashboardUidTaken);
     }
-    let row = write_dashboard(
+    let (row, text) = write_dashboard(
         conn,
         existing.as_ref(),
         Write {
@@ -968,6 +969,7 @@ async fn provision_in(
     let created = existing.is_none();
     let dashboard = to_dashboard(
         row,
+        &text,
         folder.map(to_folder_summary),
         p.tags.clone(),
         Some(to_provisioning(record)),
@@ -993,19 +995,20 @@ struct Write<'a> {
 }
 
 /// Inserts a dashboard (version 1) or updates `existing` to its next version by
-/// compare-and-swap, writes its version row and replaces its tags.
+/// compare-and-swap, writes its version row (which holds the JSON) and replaces its tags;
+/// returns the row and the JSON written.
 async fn write_dashboard(
     conn: &impl ConnectionTrait,
     existing: Option<&dashboard::Model>,
     w: Write<'_>,
-) -> Result<dashboard::Model> {
+) -> Result<(dashboard::Model, String)> {
     let now = now_ms();
     let slug = slugify(&w.title);
     let title_lower = lower(&w.title);
     let mut data = w.data;
     data.insert("uid".to_owned(), Value::from(w.uid.clone()));
     data.insert("title".to_owned(), Value::from(w.title.clone()));
-    let (row, parent_version) = match existing {
+    let (row, text, parent_version) = match existing {
         None => {
             data.insert("version".to_owned(), Value::from(1));
             data.remove("id");
@@ -1017,7 +1020,6 @@ async fn write_dashboard(
                 title: ActiveValue::Set(w.title.clone()),
                 title_lower: ActiveValue::Set(title_lower),
                 slug: ActiveValue::Set(slug),
-                data: ActiveValue::Set(String::new()),
                 version: ActiveValue::Set(1),
                 created: ActiveValue::Set(now),
                 updated: ActiveValue::Set(now),
@@ -1029,12 +1031,7 @@ async fn write_dashboard(
             // The id exists only now; the stored JSON carries it like every other field.
             data.insert("id".to_owned(), Value::from(row.id));
             let text = Value::Object(data.clone()).to_string();
-            dashboard::Entity::update_many()
-                .col_expr(dashboard::Column::Data, Expr::value(text.clone()))
-                .filter(dashboard::Column::Id.eq(row.id))
-                .exec(conn)
-                .await?;
-            (dashboard::Model { data: text, ..row }, 0)
+            (row, text, 0)
         }
         Some(current) => {
             let version = current.version + 1;
@@ -1053,7 +1050,6 @@ async fn write_dashboard(
                     Expr::value(title_lower.clone()),
                 )
                 .col_expr(dashboard::Column::Slug, Expr::value(slug.clone()))
-                .col_expr(dashboard::Column::Data, Expr::value(text.clone()))
                 .col_expr(dashboard::Column::Version, Expr::value(version))
                 .col_expr(dashboard::Column::Updated, Expr::value(now))
                 .col_expr(dashboard::Column::UpdatedBy, Expr::value(w.user_id.0))
@@ -1072,13 +1068,12 @@ async fn write_dashboard(
                 title: w.title.clone(),
                 title_lower,
                 slug,
-                data: text,
                 version,
                 updated: now,
                 updated_by: w.user_id.0,
                 ..current.clone()
             };
-            (row, current.version)
+            (row, text, current.version)
         }
     };
     dashboard_version::ActiveModel {
@@ -1090,7 +1085,7 @@ async fn write_dashboard(
         created: ActiveValue::Set(now),
         created_by: ActiveValue::Set(w.user_id.0),
         message: ActiveValue::Set(w.message),
-        data: ActiveValue::Set(row.data.clone()),
+        data: ActiveValue::Set(text.clone()),
     }
     .insert(conn)
     .await?;
@@ -1108,7 +1103,7 @@ async fn write_dashboard(
         .exec(conn)
         .await?;
     }
-    Ok(row)
+    Ok((row, text))
 }
 
 /// The folder a save names, which must exist.
@@ -1241,8 +1236,19 @@ async fn load_dashboard(
         .all(conn)
         .await?;
     let provisioning = provisioning_of(conn, row.id, false).await?;
+    // The current version's row holds the JSON; it is never trimmed (retention keeps at
+    // least the newest version).
+    let text: Option<String> = dashboard_version::Entity::find()
+        .select_only()
+        .column(dashboard_version::Column::Data)
+        .filter(dashboard_version::Column::DashboardId.eq(row.id))
+        .filter(dashboard_version::Column::Version.eq(row.version))
+        .into_tuple()
+        .one(conn)
+        .await?;
     Ok(to_dashboard(
         row,
+        text.as_deref().unwrap_or("{}"),
         folder.map(to_folder_summary),
         tags,
         provisioning.map(to_provisioning),
@@ -1276,11 +1282,12 @@ fn parse_object(text: &str) -> Map<String, Value> {
 
 fn to_dashboard(
     row: dashboard::Model,
+    data: &str,
     folder: Option<FolderSummary>,
     tags: Vec<String>,
     provisioning: Option<Provisioning>,
 ) -> Dashboard {
-    let mut data = parse_object(&row.data);
+    let mut data = parse_object(data);
     data.insert("id".to_owned(), Value::from(row.id));
     data.insert("uid".to_owned(), Value::from(row.uid.clone()));
     data.insert("title".to_owned(), Value::from(row.title.clone()));

@@ -103,14 +103,23 @@ pub(crate) async fn search(
         let mut tags: Vec<&String> = query.tags.iter().filter(|t| !t.is_empty()).collect();
         tags.sort();
         tags.dedup();
-        for tag in tags {
+        if !tags.is_empty() {
+            // One subquery for all the tags: a dashboard has each tag once, so carrying
+            // them all means as many matching rows as tags. One IN per tag made MariaDB
+            // read every dashboard with the first tag before it looked at the second.
+            let wanted = tags.len() as i64;
             select = select.filter(
                 dashboard::Column::Id.in_subquery(
                     Query::select()
                         .column(dashboard_tag::Column::DashboardId)
                         .from(dashboard_tag::Entity)
                         .and_where(Expr::col(dashboard_tag::Column::OrgId).eq(query.org_id.0))
-                        .and_where(Expr::col(dashboard_tag::Column::Term).eq(tag.as_str()))
+                        .and_where(
+                            Expr::col(dashboard_tag::Column::Term)
+                                .is_in(tags.iter().map(|tag| tag.as_str())),
+                        )
+                        .group_by_col(dashboard_tag::Column::DashboardId)
+                        .and_having(Expr::col(dashboard_tag::Column::Id).count().eq(wanted))
                         .to_owned(),
                 ),
             );

@@ -13,8 +13,7 @@ pub struct Model {
     /// `title` lower-cased by Tandem, compared byte-wise.
     pub title_lower: String,
     pub slug: String,
-    /// The dashboard JSON.
-    pub data: String,
+    // The JSON of the current version is `dashboard_version.data` of (id, version).
     pub version: i64,
     pub created: i64,
     pub updated: i64,
