@@ -5,11 +5,14 @@
 //! follow Grafana 12.1; repeated ones (`tag`, `folderUIDs`, `dashboardUIDs`, `folderIds`)
 //! may also be given comma-separated where Grafana accepts that.
 
+use std::collections::HashMap;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde_json::{Value, json};
-use tandem_dashboards::{FolderId, HitKind, SearchHit, SearchQuery};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use tandem_dashboards::{FolderId, HitKind, SearchQuery};
 use tandem_sessions::Role;
 
 use crate::extract::QueryParams;
@@ -22,7 +25,7 @@ pub(crate) async fn search(
     State(state): State<AppState>,
     current: CurrentUser,
     QueryParams(pairs): QueryParams<Vec<(String, String)>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     current.require(Role::Viewer)?;
     let mut query = SearchQuery::new(org(&current));
     query.user_id = Some(user(&current));
@@ -72,35 +75,68 @@ pub(crate) async fn search(
         }
     }
     let hits = state.dashboards.search(query).await?;
-    Ok(Json(Value::Array(
-        hits.iter().map(|hit| hit_json(&state, hit)).collect(),
-    )))
+    // Serialised straight from borrowed fields: a page holds up to 5000 hits, and many
+    // share a folder, whose URL is built once.
+    let mut folder_urls: HashMap<&str, String> = HashMap::new();
+    for hit in &hits {
+        if let Some(folder) = &hit.folder {
+            folder_urls
+                .entry(folder.uid.as_str())
+                .or_insert_with(|| folder_url(&state, folder.uid.as_str(), &folder.title));
+        }
+    }
+    let answer: Vec<Hit<'_>> = hits
+        .iter()
+        .map(|hit| Hit {
+            id: hit.id,
+            uid: &hit.uid,
+            title: &hit.title,
+            uri: format!("db/{}", hit.slug),
+            url: match hit.kind {
+                HitKind::Dashboard => dashboard_url(&state, &hit.uid, &hit.slug),
+                HitKind::Folder => folder_url(&state, &hit.uid, &hit.title),
+            },
+            slug: &hit.slug,
+            kind: hit.kind.as_str(),
+            tags: &hit.tags,
+            is_starred: hit.is_starred,
+            sort_meta: 0,
+            folder_id: hit.folder.as_ref().map(|folder| folder.id.0),
+            folder_uid: hit.folder.as_ref().map(|folder| folder.uid.as_str()),
+            folder_title: hit.folder.as_ref().map(|folder| folder.title.as_str()),
+            folder_url: hit
+                .folder
+                .as_ref()
+                .and_then(|folder| folder_urls.get(folder.uid.as_str()))
+                .map(String::as_str),
+        })
+        .collect();
+    Ok(Json(answer).into_response())
 }
 
-fn hit_json(state: &AppState, hit: &SearchHit) -> Value {
-    let url = match hit.kind {
-        HitKind::Dashboard => dashboard_url(state, &hit.uid, &hit.slug),
-        HitKind::Folder => folder_url(state, &hit.uid, &hit.title),
-    };
-    let mut answer = json!({
-        "id": hit.id,
-        "uid": hit.uid,
-        "title": hit.title,
-        "uri": format!("db/{}", hit.slug),
-        "url": url,
-        "slug": hit.slug,
-        "type": hit.kind.as_str(),
-        "tags": hit.tags,
-        "isStarred": hit.is_starred,
-        "sortMeta": 0,
-    });
-    if let Some(folder) = &hit.folder {
-        answer["folderId"] = json!(folder.id.0);
-        answer["folderUid"] = json!(folder.uid.as_str());
-        answer["folderTitle"] = json!(folder.title);
-        answer["folderUrl"] = json!(folder_url(state, folder.uid.as_str(), &folder.title));
-    }
-    answer
+/// One hit in Grafana's shape; the `folder*` keys are absent at the root.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Hit<'a> {
+    id: i64,
+    uid: &'a str,
+    title: &'a str,
+    uri: String,
+    url: String,
+    slug: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    tags: &'a [String],
+    is_starred: bool,
+    sort_meta: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    folder_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    folder_uid: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    folder_title: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    folder_url: Option<&'a str>,
 }
 
 fn list(value: &str) -> impl Iterator<Item = String> + '_ {
