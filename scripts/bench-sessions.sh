@@ -4,6 +4,7 @@
 # same PostgreSQL server in the same run; prints both and their ratio.
 # Needs wrk and pgbench (Debian packages wrk and postgresql-client).
 # Usage: scripts/bench-sessions.sh [postgres-admin-url] [seconds]
+# With PERF_OUT=<file>, `perf record -a -g` samples the whole machine for 8 s of the tandem run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PG_URL=${1:-postgres://postgres@127.0.0.1:5432/test}
@@ -48,6 +49,7 @@ for port in "${ports[@]}"; do
     wrk -t1 -c16 -d"${SECONDS_EACH}s" --latency -H "Cookie: grafana_session=$token" "http://127.0.0.1:$port/api/user" >"$out" &
     loaders+=($!)
 done
+[ -n "${PERF_OUT:-}" ] && perf record -a -g -F 499 -o "$PERF_OUT" -- sleep 8 >/dev/null 2>&1
 wait "${loaders[@]}"
 total=0
 for out in "${outputs[@]}"; do
