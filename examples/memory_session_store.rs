@@ -556,6 +556,17 @@ impl State {
             .retain(|(team, _)| teams.get(team).is_none_or(|team| team.org_id != id));
         self.teams.retain(|_, team| team.org_id != id);
         self.api_keys.retain(|_, (key, _)| key.org_id != id);
+        // Service accounts live in one org and go with it.
+        let accounts: Vec<UserId> = self
+            .users
+            .values()
+            .filter(|row| row.user.is_service_account && row.user.org_id == id)
+            .map(|row| row.user.id)
+            .collect();
+        for account in accounts {
+            self.end_sessions(account, None);
+            self.users.remove(&account);
+        }
         Ok(())
     }
 

@@ -191,6 +191,26 @@ impl SessionStore for SqlSessionStore {
                     .filter(org_user::Column::OrgId.eq(id.0))
                     .exec(&*tx)
                     .await?;
+                // A service account lives in one org and goes with it, as in Grafana;
+                // its keys went with the org's keys above.
+                let accounts: Vec<i64> = user::Entity::find()
+                    .select_only()
+                    .column(user::Column::Id)
+                    .filter(user::Column::OrgId.eq(id.0))
+                    .filter(user::Column::IsServiceAccount.eq(true))
+                    .into_tuple()
+                    .all(&*tx)
+                    .await?;
+                if !accounts.is_empty() {
+                    user_auth_token::Entity::delete_many()
+                        .filter(user_auth_token::Column::UserId.is_in(accounts.clone()))
+                        .exec(&*tx)
+                        .await?;
+                    user::Entity::delete_many()
+                        .filter(user::Column::Id.is_in(accounts))
+                        .exec(&*tx)
+                        .await?;
+                }
                 move_to_remaining_org(&*tx, id, None).await?;
                 org::Entity::delete_by_id(id.0).exec(&*tx).await?;
                 Ok(())

@@ -447,6 +447,18 @@ pub async fn orgs(stores: Vec<Arc<dyn SessionStore>>) {
         None,
         "deleting an org deletes its service-account keys"
     );
+    assert_eq!(
+        a.get_user(account.id)
+            .await
+            .expect("get_user")
+            .map(|user| user.id),
+        None,
+        "deleting an org deletes its service accounts, as Grafana does"
+    );
+    assert!(
+        a.get_user(owner.id).await.expect("get_user").is_some(),
+        "deleting an org keeps its people"
+    );
     assert_not_found(b.delete_org(doomed.id).await, "deleting an org twice");
     b.create_org("orgs-doomed", None)
         .await
