@@ -143,6 +143,21 @@ pub(crate) async fn legacy_api_keys() -> Json<Vec<()>> {
     Json(Vec::new())
 }
 
+/// `GET /api/annotations`, `/api/dashboard/snapshots`, `/api/plugins`,
+/// `/api/alert-notifications`: Tandem has no annotations, snapshots, plugins or legacy
+/// alert channels yet, so each list is truly empty. Backup and inventory tools
+/// (grafana-backup, grafana-wtf) walk these at start and need a 200 list, not a 404.
+pub(crate) async fn empty_list() -> Json<Vec<()>> {
+    Json(Vec::new())
+}
+
+/// `GET /api/library-elements`: no library panels yet; Grafana's paged shape.
+pub(crate) async fn library_elements() -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "result": { "totalCount": 0, "elements": [], "page": 1, "perPage": 100 }
+    }))
+}
+
 /// Every route nothing else matched: 404 with a JSON body, for `/api/*` and the rest alike.
 pub(crate) async fn not_found() -> ApiError {
     ApiError::not_found()

@@ -162,3 +162,27 @@ async fn metrics_count_requests_by_route_and_status() {
     }
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lists_backup_tools_walk_answer_in_grafanas_shape() {
+    let cluster = one_instance().await;
+    let url = cluster.url(0);
+    for (path, expected) in [
+        ("/api/auth/keys", serde_json::json!([])),
+        ("/api/annotations?limit=100", serde_json::json!([])),
+        ("/api/dashboard/snapshots", serde_json::json!([])),
+        ("/api/plugins?embedded=0", serde_json::json!([])),
+        ("/api/alert-notifications", serde_json::json!([])),
+        (
+            "/api/library-elements?perPage=100&page=1",
+            serde_json::json!({"result": {"totalCount": 0, "elements": [], "page": 1, "perPage": 100}}),
+        ),
+    ] {
+        let response = http::get_as_admin(&format!("{url}{path}")).await;
+        assert_eq!(response.status, 200, "{path}: {}", response.text());
+        assert_eq!(response.json(), expected, "{path}");
+        let anonymous = http::get(&format!("{url}{path}")).await;
+        check_json_error(&anonymous, 401, "Unauthorized");
+    }
+    cluster.shutdown().await;
+}
