@@ -157,6 +157,7 @@ pub fn router(state: AppState) -> Router {
             axum::routing::put(user::change_password),
         )
         .route("/api/user/orgs", get(user::orgs))
+        .route("/api/user/teams", get(user::teams))
         .route("/api/user/using/{org_id}", post(user::using))
         .route("/api/user/auth-tokens", get(user::sessions))
         .route("/api/user/revoke-auth-token", post(user::revoke_session))

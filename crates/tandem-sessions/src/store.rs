@@ -162,6 +162,26 @@ pub trait SessionStore: Send + Sync {
     async fn remove_team_member(&self, org: OrgId, team: TeamId, user: UserId) -> Result<()>;
     /// The team's members, by login.
     async fn team_members(&self, org: OrgId, team: TeamId) -> Result<Vec<User>>;
+    /// The teams of `org` that `user` is a member of, by name. The default walks the org's
+    /// teams; a store that can should answer in one query.
+    async fn user_teams(&self, org: OrgId, user: UserId) -> Result<Vec<Team>> {
+        let mut teams = Vec::new();
+        let mut paging = Paging::new(1, 500);
+        loop {
+            let page = self.search_teams(org, "", paging).await?;
+            let last = (page.items.len() as u64) < paging.per_page;
+            for team in page.items {
+                let members = self.team_members(org, team.id).await?;
+                if members.iter().any(|member| member.id == user) {
+                    teams.push(team);
+                }
+            }
+            if last {
+                return Ok(teams);
+            }
+            paging.page += 1;
+        }
+    }
 
     // ---- service-account keys
 

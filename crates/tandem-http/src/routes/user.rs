@@ -132,6 +132,19 @@ pub(crate) async fn orgs(
     ))
 }
 
+/// `GET /api/user/teams`: the caller's teams in the org the request acts in, by name.
+pub(crate) async fn teams(
+    State(state): State<AppState>,
+    current: CurrentUser,
+) -> Result<Json<Value>, ApiError> {
+    let teams = state
+        .identity
+        .store()
+        .user_teams(current.org_id, current.user.id)
+        .await?;
+    Ok(Json(teams.iter().map(dto::team).collect()))
+}
+
 /// `POST /api/user/using/:orgId`: switches the user's default org.
 pub(crate) async fn using(
     State(state): State<AppState>,

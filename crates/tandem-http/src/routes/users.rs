@@ -27,6 +27,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/users/lookup", get(lookup))
         .route("/api/users/{id}", get(get_user).put(update))
         .route("/api/users/{id}/orgs", get(orgs))
+        .route("/api/users/{id}/teams", get(teams))
 }
 
 /// The person with this id: 404 `{"message":"user not found"}` for an unknown id or a
@@ -173,6 +174,23 @@ async fn update(
         .await
         .map_err(update_error)?;
     Ok(Json(json!({"message": "User updated"})))
+}
+
+/// `GET /api/users/:id/teams`: the user's teams in the org the request acts in (Grafana
+/// 12.1 answers for the caller's org too), by name.
+async fn teams(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    PathParams(id): PathParams<i64>,
+) -> Result<Json<Value>, ApiError> {
+    current.require_server_admin()?;
+    let user = person(&state, id).await?;
+    let teams = state
+        .identity
+        .store()
+        .user_teams(current.org_id, user.id)
+        .await?;
+    Ok(Json(teams.iter().map(dto::team).collect()))
 }
 
 /// `GET /api/users/:id/orgs`: the user's orgs with its role in each, by name.

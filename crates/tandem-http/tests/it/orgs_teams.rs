@@ -1008,6 +1008,32 @@ tandem_http::cluster_tests!(
         }
         assert_eq!(ok(&admin.get(&urls[1], &path).await)["memberCount"], 2);
 
+        // A user's teams, through another instance: their own and a server admin's view.
+        let erin_teams = ok(&Caller::basic("erin", "pass")
+            .get(&urls[2], "/api/user/teams")
+            .await);
+        assert_eq!(names(&erin_teams, "name"), ["platform"]);
+        assert_eq!(erin_teams[0]["memberCount"], 2);
+        let by_admin = ok(&admin
+            .get(&urls[0], &format!("/api/users/{erin}/teams"))
+            .await);
+        assert_eq!(names(&by_admin, "name"), ["platform"]);
+        let admin_teams = ok(&admin.get(&urls[1], "/api/user/teams").await);
+        assert_eq!(
+            names(&admin_teams, "name"),
+            [
+                "platform", "squad-0", "squad-1", "squad-2", "squad-3", "squad-4"
+            ],
+            "the creator of a team is its member"
+        );
+        check(
+            &Caller::basic("erin", "pass")
+                .get(&urls[0], &format!("/api/users/{erin}/teams"))
+                .await,
+            403,
+            "Permission denied",
+        );
+
         // A Viewer reads teams but does not change them.
         let viewer = Caller::basic("erin", "pass");
         assert_eq!(

@@ -741,6 +741,39 @@ impl SessionStore for SqlSessionStore {
         Ok(Page { total, items })
     }
 
+    async fn user_teams(&self, org: OrgId, user: UserId) -> Result<Vec<Team>> {
+        let (rows, counts) = self
+            .db
+            .read(|conn| async move {
+                let rows = team::Entity::find()
+                    .filter(team::Column::OrgId.eq(org.0))
+                    .filter(
+                        team::Column::Id.in_subquery(
+                            Query::select()
+                                .column(team_member::Column::TeamId)
+                                .from(team_member::Entity)
+                                .and_where(Expr::col(team_member::Column::OrgId).eq(org.0))
+                                .and_where(Expr::col(team_member::Column::UserId).eq(user.0))
+                                .to_owned(),
+                        ),
+                    )
+                    .order_by_asc(team::Column::Name)
+                    .all(&conn)
+                    .await?;
+                let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+                let counts = member_counts(&conn, &ids).await?;
+                Ok((rows, counts))
+            })
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let members = counts.get(&row.id).copied().unwrap_or(0);
+                to_team(row, members)
+            })
+            .collect())
+    }
+
     /// `NotFound("team not found")`; `Conflict("Team name taken")` when another team of the
     /// org has the name.
     async fn update_team(&self, org: OrgId, id: TeamId, name: &str, email: &str) -> Result<()> {

@@ -1482,6 +1482,41 @@ pub async fn teams(stores: Vec<Arc<dyn SessionStore>>) {
         Some(2),
         "member_count counts the members"
     );
+    let blue = b
+        .create_team(org.id, "teams-blue", "")
+        .await
+        .expect("create_team");
+    a.add_team_member(org.id, blue.id, member_a.id)
+        .await
+        .expect("add_team_member");
+    let teams_of_a = b.user_teams(org.id, member_a.id).await.expect("user_teams");
+    assert_eq!(
+        teams_of_a
+            .iter()
+            .map(|team| (team.name.as_str(), team.member_count))
+            .collect::<Vec<_>>(),
+        [("teams-blue", 1), ("teams-red", 2)],
+        "user_teams lists the user's teams in the org by name, with their member counts"
+    );
+    assert_eq!(
+        b.user_teams(other.id, member_a.id)
+            .await
+            .expect("user_teams")
+            .len(),
+        0,
+        "user_teams of another org"
+    );
+    a.delete_team(org.id, blue.id).await.expect("delete_team");
+    assert_eq!(
+        a.user_teams(org.id, member_b.id)
+            .await
+            .expect("user_teams")
+            .iter()
+            .map(|team| team.id)
+            .collect::<Vec<_>>(),
+        [red.id],
+        "user_teams after a team is deleted"
+    );
     assert_conflict(
         a.add_team_member(org.id, red.id, member_a.id).await,
         "adding a team member twice",
