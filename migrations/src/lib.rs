@@ -8,6 +8,7 @@
 //! Running the migrations under a cluster-wide lock, so that several instances can start
 //! at once on an empty database, is `tandem_storage::migrate`'s job.
 
+mod ddl;
 mod m20261125_000001_ha_core;
 mod m20261125_000002_identity;
 mod m20261125_000003_dashboards;

@@ -12,6 +12,8 @@ use sea_orm_migration::schema::{
 };
 use sea_orm_migration::sea_orm::DbBackend;
 
+use crate::ddl::{bytewise, index, unique};
+
 #[derive(DeriveMigrationName)]
 pub(crate) struct Migration;
 
@@ -26,30 +28,10 @@ const MYSQL_TITLE_INDEX_PREFIX: u32 = 191;
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let backend = manager.get_database_backend();
-        // Byte-wise comparison for identifiers and the lower-cased title: MySQL's default
-        // collations are case- and accent-insensitive, PostgreSQL's follow the locale.
-        let exact = |name: &'static str, len: u32| {
-            let mut column = string_len(name, len);
-            match backend {
-                DbBackend::MySql => {
-                    column.extra("COLLATE utf8mb4_bin");
-                }
-                DbBackend::Postgres => {
-                    column.extra("COLLATE \"C\"");
-                }
-                _ => {}
-            }
-            column
-        };
-        let exact_null = |name: &'static str, len: u32| {
-            let mut column = string_len_null(name, len);
-            if backend == DbBackend::MySql {
-                column.extra("COLLATE utf8mb4_bin");
-            } else if backend == DbBackend::Postgres {
-                column.extra("COLLATE \"C\"");
-            }
-            column
-        };
+        // Byte-wise comparison for identifiers and the lower-cased title.
+        let exact = |name: &'static str, len: u32| bytewise(string_len(name, len), backend);
+        let exact_null =
+            |name: &'static str, len: u32| bytewise(string_len_null(name, len), backend);
         // Dashboard JSON easily exceeds MySQL's 64 KiB TEXT.
         let document = |name: &'static str| {
             if backend == DbBackend::MySql {
@@ -245,37 +227,6 @@ impl MigrationTrait for Migration {
         }
         Ok(())
     }
-}
-
-async fn unique(
-    manager: &SchemaManager<'_>,
-    name: &str,
-    table: &str,
-    cols: &[&str],
-) -> Result<(), DbErr> {
-    let mut stmt = Index::create();
-    stmt.if_not_exists()
-        .name(name)
-        .table(Alias::new(table))
-        .unique();
-    for col in cols {
-        stmt.col(Alias::new(*col));
-    }
-    manager.create_index(stmt).await
-}
-
-async fn index(
-    manager: &SchemaManager<'_>,
-    name: &str,
-    table: &str,
-    cols: &[&str],
-) -> Result<(), DbErr> {
-    let mut stmt = Index::create();
-    stmt.if_not_exists().name(name).table(Alias::new(table));
-    for col in cols {
-        stmt.col(Alias::new(*col));
-    }
-    manager.create_index(stmt).await
 }
 
 /// `(org_id, title_lower)`, the order search lists an org's items in.

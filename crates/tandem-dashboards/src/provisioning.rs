@@ -212,19 +212,24 @@ impl Provisioner {
         Ok(report)
     }
 
-    /// Runs [`Provisioner::run_once`] now and then every `interval`, until `cancel` fires.
-    /// Failures are logged and the next run tries again.
+    /// Runs [`Provisioner::run_once`] and logs what it did; a failure is logged, not
+    /// returned, for the next run to try again.
+    pub async fn run_logged(&self) {
+        match self.run_once().await {
+            Ok(report) if report.created + report.updated + report.deleted > 0 => {
+                tracing::info!(?report, "provisioned dashboards");
+            }
+            Ok(report) => tracing::debug!(?report, "dashboard provisioning found no change"),
+            Err(err) => tracing::warn!(error = %err, "dashboard provisioning failed"),
+        }
+    }
+
+    /// Runs [`Provisioner::run_logged`] now and then every `interval`, until `cancel` fires.
     pub async fn run(&self, interval: Duration, cancel: CancellationToken) {
         loop {
             tokio::select! {
                 () = cancel.cancelled() => break,
-                result = self.run_once() => match result {
-                    Ok(report) if report.created + report.updated + report.deleted > 0 => {
-                        tracing::info!(?report, "provisioned dashboards");
-                    }
-                    Ok(report) => tracing::debug!(?report, "dashboard provisioning found no change"),
-                    Err(err) => tracing::warn!(error = %err, "dashboard provisioning failed"),
-                },
+                () = self.run_logged() => {}
             }
             tokio::select! {
                 () = cancel.cancelled() => break,

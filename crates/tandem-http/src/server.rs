@@ -281,26 +281,11 @@ async fn start_provisioning(
     }
     let interval = settings.provisioning.update_interval();
     let provisioner = Provisioner::new(dashboards.clone(), settings.provisioning.providers.clone());
-    match provisioner.run_once().await {
-        Ok(report) => tracing::info!(?report, "provisioned dashboards"),
-        Err(err) => tracing::warn!(error = %err, "dashboard provisioning failed"),
-    }
+    provisioner.run_logged().await;
     Some(tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => break,
-                () = tokio::time::sleep(interval) => {}
-            }
-            tokio::select! {
-                () = shutdown.cancelled() => break,
-                result = provisioner.run_once() => match result {
-                    Ok(report) if report.created + report.updated + report.deleted > 0 => {
-                        tracing::info!(?report, "provisioned dashboards");
-                    }
-                    Ok(_) => {}
-                    Err(err) => tracing::warn!(error = %err, "dashboard provisioning failed"),
-                },
-            }
+        tokio::select! {
+            () = shutdown.cancelled() => {}
+            () = tokio::time::sleep(interval) => provisioner.run(interval, shutdown).await,
         }
     }))
 }

@@ -354,22 +354,9 @@ pub(crate) fn dashboard_url(state: &AppState, uid: &str, slug: &str) -> String {
     format!("{}/d/{uid}/{slug}", state.sub_path())
 }
 
-/// The login Grafana shows for who created or saved something: `Anonymous` for the
+/// The logins Grafana shows for who created or saved something, each looked up once per
+/// answer (a page of versions names the same few authors many times): `Anonymous` for the
 /// system (file provisioning) and for users that no longer exist.
-pub(crate) async fn login_of(state: &AppState, id: UserId) -> Result<String, ApiError> {
-    if id.0 <= 0 {
-        return Ok("Anonymous".to_owned());
-    }
-    let user = state
-        .identity
-        .store()
-        .get_user(tandem_sessions::UserId(id.0))
-        .await?;
-    Ok(user.map_or_else(|| "Anonymous".to_owned(), |user| user.login))
-}
-
-/// Logins looked up once per answer: a page of versions names the same few authors many
-/// times.
 #[derive(Default)]
 pub(crate) struct Logins(HashMap<i64, String>);
 
@@ -378,7 +365,16 @@ impl Logins {
         if let Some(login) = self.0.get(&id.0) {
             return Ok(login.clone());
         }
-        let login = login_of(state, id).await?;
+        let user = if id.0 <= 0 {
+            None
+        } else {
+            state
+                .identity
+                .store()
+                .get_user(tandem_sessions::UserId(id.0))
+                .await?
+        };
+        let login = user.map_or_else(|| "Anonymous".to_owned(), |user| user.login);
         self.0.insert(id.0, login.clone());
         Ok(login)
     }
@@ -414,6 +410,7 @@ async fn meta(
     let editor = current.role.is_some_and(|role| role >= Role::Editor);
     let admin = current.role.is_some_and(|role| role >= Role::Admin);
     let provisioned = dashboard.provisioning.is_some();
+    let mut logins = Logins::default();
     let (folder_id, folder_uid, folder_title, folder_url) = match &dashboard.folder {
         Some(folder) => (
             folder.id.0,
@@ -435,8 +432,9 @@ async fn meta(
         "expires": "0001-01-01T00:00:00Z",
         "created": rfc3339(dashboard.created),
         "updated": rfc3339(dashboard.updated),
-        "createdBy": login_of(state, dashboard.created_by).await?,
-        "updatedBy": login_of(state, dashboard.updated_by).await?,
+        // Usually one person: the second lookup is then answered from the first.
+        "createdBy": logins.of(state, dashboard.created_by).await?,
+        "updatedBy": logins.of(state, dashboard.updated_by).await?,
         "version": dashboard.version.0,
         "hasAcl": false,
         "isFolder": false,

@@ -871,9 +871,9 @@ tandem_http::cluster_tests!(
     }
 );
 
-/// A provisioning directory of this test process, by backend-independent name; each
-/// backend's test of it runs in its own process under nextest, and one after another
-/// under `cargo test` only if they do not share it, so the name includes the thread.
+/// The provisioning directory of one backend's run of the test: `cargo test` runs the
+/// three backends at once in one process, each on its own thread named after the test,
+/// so the name has the process id and the thread name.
 fn provisioning_dir() -> std::path::PathBuf {
     let thread = std::thread::current();
     let name = thread.name().unwrap_or("main").replace("::", "-");
