@@ -106,6 +106,7 @@ impl From<tandem_storage::Error> for ApiError {
             tandem_storage::Error::InvalidArgument(message) => {
                 ApiError::new(StatusCode::BAD_REQUEST, message)
             }
+            tandem_storage::Error::Input(err) => ApiError::from(err),
             other => {
                 // The cause goes to the log, never to the client.
                 tracing::error!(error = %other, "storage error while serving a request");
@@ -170,6 +171,12 @@ impl From<tandem_dashboards::Error> for ApiError {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
             }
         }
+    }
+}
+
+impl From<tandem_storage::input::InputError> for ApiError {
+    fn from(err: tandem_storage::input::InputError) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, err.to_string())
     }
 }
 

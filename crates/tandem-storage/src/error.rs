@@ -24,6 +24,9 @@ pub enum Error {
     /// An argument is outside what the store accepts (for example an over-long key).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// A value from a client breaks the input policy ([`crate::input`]).
+    #[error(transparent)]
+    Input(#[from] crate::input::InputError),
     /// A transaction closure kept a clone of its transaction handle, so it cannot be committed.
     #[error("a transaction handle outlived its closure")]
     TransactionHandleEscaped,

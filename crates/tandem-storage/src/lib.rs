@@ -11,6 +11,8 @@
 //! implementation (`Sql*`); the `testkit` feature exports a conformance suite that any
 //! other implementation can run.
 //!
+//! [`input`] is the input policy every crate applies to values from clients.
+//!
 //! This crate knows nothing about HTTP and reads no files or environment variables: it
 //! receives typed [`DatabaseSettings`].
 
@@ -19,6 +21,7 @@ mod clock;
 mod database;
 mod entity;
 mod error;
+pub mod input;
 mod jobs;
 mod lease;
 mod membership;
