@@ -39,7 +39,7 @@ pub use crate::store::{
 pub use crate::types::{
     CreateFolder, DEFAULT_SEARCH_LIMIT, Dashboard, DashboardId, DashboardUid, DashboardVersion,
     DeletedDashboard, DeletedFolder, Folder, FolderId, FolderRef, FolderSummary, FolderUid,
-    HitKind, MAX_MESSAGE_LEN, MAX_SEARCH_LIMIT, MAX_TITLE_LEN, MAX_UID_LEN, OrgId, Provisioning,
-    SaveDashboard, SearchHit, SearchQuery, TagCount, UpdateFolder, UserId, Version, VersionInfo,
-    VersionPage, VersionQuery, generate_uid, validate_uid,
+    HitKind, MAX_MESSAGE_LEN, MAX_SEARCH_FILTERS, MAX_SEARCH_LIMIT, MAX_TITLE_LEN, MAX_UID_LEN,
+    OrgId, Provisioning, SaveDashboard, SearchHit, SearchQuery, TagCount, UpdateFolder, UserId,
+    Version, VersionInfo, VersionPage, VersionQuery, generate_uid, validate_uid,
 };

@@ -444,6 +444,8 @@ impl HitKind {
 pub const DEFAULT_SEARCH_LIMIT: u64 = 1000;
 /// The largest number of search hits per page.
 pub const MAX_SEARCH_LIMIT: u64 = 5000;
+/// The most values a search filter (`tag`, `folderUIDs`, `dashboardUIDs`) can list.
+pub const MAX_SEARCH_FILTERS: usize = 1000;
 
 /// A search (`GET /api/search`). Every filter given must match.
 #[derive(Clone, Debug)]
@@ -495,13 +497,31 @@ impl SearchQuery {
         }
     }
 
-    /// How many hits come before the page.
+    /// How many hits come before the page, at most
+    /// [`tandem_storage::input::MAX_OFFSET`]: a page far past the end is empty.
     pub fn offset(&self) -> u64 {
-        self.page
-            .unwrap_or(1)
-            .max(1)
-            .saturating_sub(1)
-            .saturating_mul(self.effective_limit())
+        tandem_storage::input::offset(self.page.unwrap_or(1), self.effective_limit())
+    }
+
+    /// Checks the input policy: the title query is a bounded pattern, and each filter list
+    /// is bounded in count and holds no NUL.
+    pub fn check(&self) -> Result<()> {
+        use tandem_storage::input::{check_count, check_pattern, check_text};
+        let invalid = |err: tandem_storage::input::InputError| Error::InvalidInput(err.to_string());
+        if let Some(query) = &self.query {
+            check_pattern("query", query).map_err(invalid)?;
+        }
+        for (field, values) in [
+            ("tag", &self.tags),
+            ("folderUIDs", &self.folder_uids),
+            ("dashboardUIDs", &self.uids),
+        ] {
+            check_count(field, values.len(), MAX_SEARCH_FILTERS).map_err(invalid)?;
+            for value in values {
+                check_text(field, value).map_err(invalid)?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -1,11 +1,14 @@
 //! What every request passes through before and after its handler: the body limit, the
 //! JSON shape of every error, the trailing-slash leniency and request logging.
 
+use std::panic::AssertUnwindSafe;
+
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Uri, header};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt;
 use http_body_util::{BodyExt, Limited};
 
 use crate::{ApiError, AppState};
@@ -28,6 +31,33 @@ pub(crate) async fn limit_body(
     }
     let request = request.map(|body| Body::new(Limited::new(body, limit)));
     next.run(request).await
+}
+
+/// Answers a request whose handler panicked with a 500 JSON body instead of dropping the
+/// connection, logs it and counts it (`tandem_http_request_panics_total`). Handlers are
+/// written not to panic (the library crates deny `unwrap`, `expect`, `panic!` and
+/// unchecked indexing); this is the net under that rule.
+pub(crate) async fn catch_panic(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    match AssertUnwindSafe(next.run(request)).catch_unwind().await {
+        Ok(response) => response,
+        Err(payload) => {
+            let cause = payload
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("a panic without a message");
+            tracing::error!(%method, %path, cause, "a request handler panicked");
+            state.metrics.count_panic();
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
+                .into_response()
+        }
+    }
 }
 
 /// Makes sure every error response carries a JSON body: statuses produced outside the

@@ -1,6 +1,7 @@
 //! Request extractors whose rejections are Grafana-style JSON errors.
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::body::Bytes;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -9,35 +10,36 @@ use serde::de::DeserializeOwned;
 use crate::ApiError;
 
 /// A JSON request body. Malformed JSON, a wrong type or a missing field is a 400
-/// `{"message":"bad request data"}` with the reason appended; a body over the limit is 413.
+/// `{"message":"bad request data: …"}` with the reason; text holding NUL is a 400 naming the
+/// field (the input policy, see [`crate::policy`]); a body over the limit is 413.
+///
+/// Clients post JSON without a content type often enough, so any content type is read as
+/// JSON.
 pub struct JsonBody<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        // Clients post JSON without a content type often enough; accept any.
-        let (mut parts, body) = request.into_parts();
-        parts.headers.insert(
-            axum::http::header::CONTENT_TYPE,
-            axum::http::HeaderValue::from_static("application/json"),
-        );
-        let request = Request::from_parts(parts, body);
-        match axum::Json::<T>::from_request(request, state).await {
-            Ok(axum::Json(value)) => Ok(JsonBody(value)),
-            Err(JsonRejection::BytesRejection(rejection))
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE =>
-            {
-                Err(ApiError::new(
+        let bytes = match Bytes::from_request(request, state).await {
+            Ok(bytes) => bytes,
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err(ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "Request body is too large",
-                ))
+                ));
             }
-            Err(rejection) => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!("bad request data: {}", rejection.body_text()),
-            )),
-        }
+            Err(rejection) => {
+                return Err(ApiError::bad_request(format!(
+                    "bad request data: {}",
+                    rejection.body_text()
+                )));
+            }
+        };
+        crate::policy::check_json_text(&bytes)?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|err| ApiError::bad_request(format!("bad request data: {err}")))
     }
 }
 

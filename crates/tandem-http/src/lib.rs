@@ -16,7 +16,9 @@ mod edge;
 mod error;
 mod extract;
 mod metrics;
+mod policy;
 mod routes;
+mod routing;
 mod serve;
 mod server;
 mod settings;
@@ -29,15 +31,17 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::{get, post};
 use tandem_dashboards::Dashboards;
 use tandem_sessions::Identity;
 use tandem_storage::{Database, Membership};
+
+use crate::routing::Routes;
 
 pub use crate::auth::{AuthMethod, ClientAddr, CurrentUser};
 pub use crate::error::{ApiError, Error, Result};
 pub use crate::extract::{JsonBody, PathParams, QueryParams};
 pub use crate::metrics::Metrics;
+pub use crate::routing::RouteSpec;
 pub use crate::serve::serve;
 pub use crate::server::{RunningServer, Server};
 pub use crate::settings::{AuthSettings, ClusterSettings, SameSite, ServerSettings, Settings};
@@ -141,50 +145,20 @@ impl AppStateParts {
 /// The API router over `state`.
 ///
 /// Every `/api` route except `/api/health` requires an authenticated caller (see
-/// [`CurrentUser`]); `/login`, `/logout` and `/metrics` do not.
+/// [`CurrentUser`]); `/login`, `/logout` and `/metrics` do not. [`route_table`] lists the
+/// same routes.
 pub fn router(state: AppState) -> Router {
-    use crate::routes::{
-        admin, dashboards, folders, login, orgs, search, service_accounts, teams, user, users,
-    };
-
-    let protected = Router::new()
-        .route("/api/frontend/settings", get(api::frontend_settings))
-        .route("/api/cluster", get(api::cluster))
-        .route("/api/login/ping", get(login::ping))
-        .route("/api/user", get(user::get).put(user::update))
-        .route(
-            "/api/user/password",
-            axum::routing::put(user::change_password),
-        )
-        .route("/api/user/orgs", get(user::orgs))
-        .route("/api/user/teams", get(user::teams))
-        .route("/api/user/using/{org_id}", post(user::using))
-        .route("/api/user/auth-tokens", get(user::sessions))
-        .route("/api/user/revoke-auth-token", post(user::revoke_session))
-        .route("/api/auth/keys", get(api::legacy_api_keys))
-        .route("/api/annotations", get(api::empty_list))
-        .route("/api/dashboard/snapshots", get(api::empty_list))
-        .route("/api/plugins", get(api::empty_list))
-        .route("/api/alert-notifications", get(api::empty_list))
-        .route("/api/library-elements", get(api::library_elements))
-        .merge(users::routes())
-        .merge(admin::routes())
-        .merge(orgs::routes())
-        .merge(teams::routes())
-        .merge(service_accounts::routes())
-        .merge(dashboards::routes())
-        .merge(folders::routes())
-        .route("/api/search", get(search::search))
-        .route("/api/search/", get(search::search))
-        .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
+    let (public, protected) = api_routes();
+    let (public, _) = public.into_parts();
+    let (protected, _) = protected.into_parts();
+    let protected = protected.route_layer(from_fn_with_state(state.clone(), auth::authenticate));
     Router::new()
-        .route("/api/health", get(api::health))
-        .route("/metrics", get(api::metrics))
-        .route("/login", post(login::login))
-        .route("/logout", get(login::logout))
-        .route("/api/user/auth-tokens/rotate", post(login::rotate))
+        .merge(public)
         .merge(protected)
         .fallback(api::not_found)
+        // Inside the router, so that the path parameters of the matched route are known.
+        .layer(from_fn(policy::check_uri))
+        .layer(from_fn_with_state(state.clone(), edge::catch_panic))
         .layer(from_fn_with_state(state.clone(), metrics::track))
         .layer(from_fn(edge::json_errors))
         .layer(from_fn_with_state(state.clone(), edge::limit_body))
@@ -194,3 +168,64 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
 }
+
+/// Every route of [`router`], with an example request each: what the bad-input battery
+/// walks.
+pub fn route_table() -> Vec<RouteSpec> {
+    let (public, protected) = api_routes();
+    let (_, mut table) = public.into_parts();
+    table.extend(protected.into_parts().1);
+    table
+}
+
+/// The routes that answer without authentication, and those that need it.
+fn api_routes() -> (Routes, Routes) {
+    use crate::routes::{
+        admin, dashboards, folders, login, orgs, search, service_accounts, teams, user, users,
+    };
+
+    let public = Routes::new()
+        .get("/api/health", api::health)
+        .get("/metrics", api::metrics)
+        .post("/login", login::login)
+        .body(r#"{"user":"admin","password":"wrong password"}"#)
+        .get("/logout", login::logout)
+        .post("/api/user/auth-tokens/rotate", login::rotate)
+        .public();
+    let protected = Routes::new()
+        .get("/api/frontend/settings", api::frontend_settings)
+        .get("/api/cluster", api::cluster)
+        .get("/api/login/ping", login::ping)
+        .get("/api/user", user::get)
+        .put("/api/user", user::update)
+        .body(r#"{"name":"Name","email":"me@example.com","login":"me"}"#)
+        .put("/api/user/password", user::change_password)
+        .body(r#"{"oldPassword":"wrong password","newPassword":"new password"}"#)
+        .get("/api/user/orgs", user::orgs)
+        .get("/api/user/teams", user::teams)
+        .post("/api/user/using/{org_id}", user::using)
+        .get("/api/user/auth-tokens", user::sessions)
+        .post("/api/user/revoke-auth-token", user::revoke_session)
+        .body(r#"{"authTokenId":1}"#)
+        .get("/api/auth/keys", api::legacy_api_keys)
+        .get("/api/annotations", api::empty_list)
+        .get("/api/dashboard/snapshots", api::empty_list)
+        .get("/api/plugins", api::empty_list)
+        .get("/api/alert-notifications", api::empty_list)
+        .get("/api/library-elements", api::library_elements)
+        .merge(users::routes())
+        .merge(admin::routes())
+        .merge(orgs::routes())
+        .merge(teams::routes())
+        .merge(service_accounts::routes())
+        .merge(dashboards::routes())
+        .merge(folders::routes())
+        .get("/api/search", search::search)
+        .query(SEARCH_EXAMPLE)
+        .get("/api/search/", search::search)
+        .query(SEARCH_EXAMPLE);
+    (public, protected)
+}
+
+/// The example query of `/api/search` in the route table.
+const SEARCH_EXAMPLE: &str = "query=a&tag=x&type=dash-db&folderUIDs=f&dashboardUIDs=d&folderIds=0&starred=false&limit=10&page=1";

@@ -4,7 +4,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
 };
 
 use crate::AppState;
@@ -14,6 +14,7 @@ pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     duration: HistogramVec,
+    panics: IntCounter,
 }
 
 impl Metrics {
@@ -41,6 +42,14 @@ impl Metrics {
             &labels,
         )
         .expect("a valid metric");
+        let panics = IntCounter::new(
+            "tandem_http_request_panics_total",
+            "Requests whose handler panicked (answered 500)",
+        )
+        .expect("a valid metric");
+        registry
+            .register(Box::new(panics.clone()))
+            .expect("registered once");
         let build = IntGaugeVec::new(
             Opts::new(
                 "tandem_build_info",
@@ -67,7 +76,13 @@ impl Metrics {
             registry,
             requests,
             duration,
+            panics,
         }
+    }
+
+    /// Counts a request whose handler panicked.
+    pub(crate) fn count_panic(&self) {
+        self.panics.inc();
     }
 
     /// Everything in Prometheus' text exposition format.

@@ -133,6 +133,9 @@ pub struct Identity {
 /// minute is enough for lifetimes counted in days, and keeps requests read-only.
 const SEEN_RESOLUTION: time::Duration = time::Duration::minutes(1);
 
+/// The longest lifetime a service-account key can be given: 100 years, in seconds.
+pub const MAX_KEY_SECONDS_TO_LIVE: i64 = 100 * 365 * 24 * 60 * 60 + 25 * 24 * 60 * 60;
+
 impl Identity {
     /// Identity rules over `store`.
     pub fn new(store: Arc<dyn SessionStore>, settings: SessionSettings) -> Identity {
@@ -244,6 +247,10 @@ impl Identity {
         client_ip: &str,
     ) -> Result<User> {
         let login = login.trim().to_lowercase();
+        if login.contains('\0') {
+            // No user has such a login, and the attempt could not be recorded everywhere.
+            return Err(Error::InvalidCredentials);
+        }
         let now = OffsetDateTime::now_utc();
         if self.settings.brute_force_protection {
             let since = now - self.settings.failed_login_window;
@@ -508,6 +515,15 @@ impl Identity {
                 "token name must be 1 to 190 characters".to_owned(),
             ));
         }
+        tandem_storage::input::check_text("token name", name)
+            .map_err(|err| Error::InvalidInput(err.to_string()))?;
+        // Zero or less means "never expires", as in Grafana; the upper bound keeps the
+        // expiry a representable date.
+        if seconds_to_live.is_some_and(|seconds| seconds > MAX_KEY_SECONDS_TO_LIVE) {
+            return Err(Error::InvalidInput(format!(
+                "secondsToLive must be at most {MAX_KEY_SECONDS_TO_LIVE} (100 years)"
+            )));
+        }
         let (key, hash) = tokio::task::spawn_blocking(new_service_account_key)
             .await
             .map_err(|_| Error::InvalidInput("key generation interrupted".to_owned()))?;
@@ -609,6 +625,11 @@ impl Identity {
 }
 
 fn validate_login(login: &str) -> Result<()> {
+    if login.contains('\0') {
+        return Err(Error::InvalidInput(
+            "login must not contain a NUL character".to_owned(),
+        ));
+    }
     if login.trim().is_empty() || login.len() > 190 {
         return Err(Error::InvalidInput(
             "login must be 1 to 190 characters".to_owned(),

@@ -25,7 +25,9 @@ pub use crate::crypto::{
     new_session_token, service_account_key_hash, verify_password,
 };
 pub use crate::error::{Error, Result};
-pub use crate::identity::{CreateUser, Identity, NewSession, SessionAuth, SessionSettings};
+pub use crate::identity::{
+    CreateUser, Identity, MAX_KEY_SECONDS_TO_LIVE, NewSession, SessionAuth, SessionSettings,
+};
 pub use crate::sql::SqlSessionStore;
 pub use crate::store::{NewUser, SessionStore, StoredSession, UserFilter, UserUpdate};
 pub use crate::types::{

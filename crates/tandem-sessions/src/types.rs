@@ -204,8 +204,9 @@ impl Paging {
         }
     }
 
-    /// How many items to skip.
+    /// How many items to skip, at most [`tandem_storage::input::MAX_OFFSET`]: a page far
+    /// past the end is empty.
     pub fn offset(self) -> u64 {
-        (self.page - 1).saturating_mul(self.per_page)
+        tandem_storage::input::offset(self.page, self.per_page)
     }
 }

@@ -21,6 +21,7 @@ use sea_orm::{
     QueryOrder, QuerySelect,
 };
 use serde_json::{Map, Value};
+use tandem_storage::input::MAX_OFFSET;
 use tandem_storage::{Database, from_ms, now_ms};
 
 use crate::sql::entity::{
@@ -36,6 +37,10 @@ use crate::{
 
 /// Grafana's limit on folder nesting (`folder.MaxNestedFolderDepth`).
 pub(crate) const MAX_FOLDER_DEPTH: usize = 4;
+/// The most tags a dashboard can carry.
+pub(crate) const MAX_TAGS: usize = 1000;
+/// Tags written per `INSERT`: three bound parameters each.
+const TAGS_PER_INSERT: usize = 500;
 /// The longest tag stored (the column's width).
 const MAX_TAG_LEN: usize = 190;
 /// How many times a write that lost a race on a unique index runs again.
@@ -147,7 +152,12 @@ impl DashboardStore for SqlDashboardStore {
         uid: &DashboardUid,
         query: VersionQuery,
     ) -> Result<VersionPage> {
-        let limit = if query.limit == 0 { 1000 } else { query.limit };
+        // Clamped into what a statement binds (`i64`).
+        let limit = Ord::min(
+            if query.limit == 0 { 1000 } else { query.limit },
+            MAX_OFFSET - 1,
+        );
+        let start = Ord::min(query.start, MAX_OFFSET);
         // The token is the last version of the previous page; versions only grow and
         // retention only removes old ones, so "older than it" stays the right next page.
         let before = match query.continue_token.as_deref().filter(|t| !t.is_empty()) {
@@ -171,8 +181,8 @@ impl DashboardStore for SqlDashboardStore {
                     .filter(dashboard_version::Column::DashboardId.eq(row.id));
                 if let Some(before) = before {
                     select = select.filter(dashboard_version::Column::Version.lt(before));
-                } else if query.start > 0 {
-                    select = select.offset(query.start);
+                } else if start > 0 {
+                    select = select.offset(start);
                 }
                 let rows = select
                     .order_by_desc(dashboard_version::Column::Version)
@@ -339,6 +349,7 @@ impl DashboardStore for SqlDashboardStore {
     }
 
     async fn search(&self, query: SearchQuery) -> Result<Vec<SearchHit>> {
+        query.check()?;
         let query = &query;
         let hits = self
             .db
@@ -773,6 +784,8 @@ impl Prepared {
         if save.message.chars().count() > MAX_MESSAGE_LEN {
             return Err(Error::MessageTooLong);
         }
+        check_text("title", &title)?;
+        check_text("message", &save.message)?;
         let uid = match data.get("uid") {
             Some(Value::String(uid)) if !uid.trim().is_empty() => Some(uid.trim().to_owned()),
             Some(Value::Null | Value::String(_)) | None => None,
@@ -785,10 +798,16 @@ impl Prepared {
         let version = integer(data.get("version")).unwrap_or(0);
         let mut tags = BTreeSet::new();
         if let Some(Value::Array(items)) = data.get("tags") {
+            if items.len() > MAX_TAGS {
+                return Err(Error::InvalidDashboard(format!(
+                    "a dashboard can have at most {MAX_TAGS} tags"
+                )));
+            }
             for tag in items.iter().filter_map(Value::as_str) {
                 if tag.is_empty() {
                     continue;
                 }
+                check_text("tags", tag)?;
                 if tag.chars().count() > MAX_TAG_LEN {
                     return Err(Error::InvalidDashboard(format!(
                         "a tag must be at most {MAX_TAG_LEN} characters long"
@@ -1093,8 +1112,10 @@ async fn write_dashboard(
         .filter(dashboard_tag::Column::DashboardId.eq(row.id))
         .exec(conn)
         .await?;
-    if !w.tags.is_empty() {
-        dashboard_tag::Entity::insert_many(w.tags.iter().map(|term| dashboard_tag::ActiveModel {
+    // In chunks, so that no statement comes near an engine's limit on bound parameters
+    // (SQLite 32 766, PostgreSQL 65 535).
+    for chunk in w.tags.chunks(TAGS_PER_INSERT) {
+        dashboard_tag::Entity::insert_many(chunk.iter().map(|term| dashboard_tag::ActiveModel {
             id: ActiveValue::NotSet,
             org_id: ActiveValue::Set(w.org_id.0),
             dashboard_id: ActiveValue::Set(row.id),
@@ -1134,6 +1155,10 @@ pub(crate) async fn dashboard_by_uid(
     uid: &str,
     for_update: bool,
 ) -> Result<Option<dashboard::Model>, sea_orm::DbErr> {
+    // No stored uid breaks the rules, and some engines refuse what does (a NUL).
+    if validate_uid(uid).is_err() {
+        return Ok(None);
+    }
     let mut select = dashboard::Entity::find()
         .filter(dashboard::Column::OrgId.eq(org.0))
         .filter(dashboard::Column::Uid.eq(uid));
@@ -1149,6 +1174,10 @@ pub(crate) async fn folder_by_uid(
     uid: &str,
     for_update: bool,
 ) -> Result<Option<folder::Model>, sea_orm::DbErr> {
+    // No stored uid breaks the rules, and some engines refuse what does (a NUL).
+    if validate_uid(uid).is_err() {
+        return Ok(None);
+    }
     let mut select = folder::Entity::find()
         .filter(folder::Column::OrgId.eq(org.0))
         .filter(folder::Column::Uid.eq(uid));
@@ -1268,7 +1297,14 @@ fn check_folder_title(title: &str) -> Result<String> {
     if title.is_empty() || title.len() > MAX_TITLE_LEN {
         return Err(Error::InvalidFolderTitle);
     }
+    check_text("title", title)?;
     Ok(title.to_owned())
+}
+
+/// The input policy's NUL rule, as this crate's error.
+fn check_text(field: &'static str, value: &str) -> Result<()> {
+    tandem_storage::input::check_text(field, value)
+        .map_err(|err| Error::InvalidInput(err.to_string()))
 }
 
 /// The stored JSON as an object; a row that somehow holds something else reads as `{}`

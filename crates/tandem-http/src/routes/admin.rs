@@ -3,10 +3,9 @@
 //!
 //! Every route needs a server admin. Shapes and messages are Grafana 12's.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post, put};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tandem_sessions::{CreateUser, Error, OrgId, Role, TokenId};
@@ -14,23 +13,25 @@ use tandem_sessions::{CreateUser, Error, OrgId, Role, TokenId};
 use crate::extract::{JsonBody, PathParams};
 use crate::routes::dto;
 use crate::routes::users::person;
+use crate::routing::Routes;
 use crate::{ApiError, AppState, CurrentUser};
 
 /// The routes of user administration; every one is behind authentication.
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/admin/users", post(create))
-        .route("/api/admin/users/{id}", delete(remove))
-        .route("/api/admin/users/{id}/password", put(set_password))
-        .route("/api/admin/users/{id}/permissions", put(set_permissions))
-        .route("/api/admin/users/{id}/disable", post(disable))
-        .route("/api/admin/users/{id}/enable", post(enable))
-        .route("/api/admin/users/{id}/logout", post(logout))
-        .route("/api/admin/users/{id}/auth-tokens", get(sessions))
-        .route(
-            "/api/admin/users/{id}/revoke-auth-token",
-            post(revoke_session),
-        )
+pub(crate) fn routes() -> Routes {
+    Routes::new()
+        .post("/api/admin/users", create)
+        .body(r#"{"name":"New","email":"new@example.com","login":"new","password":"password1","OrgId":1}"#)
+        .delete("/api/admin/users/{id}", remove)
+        .put("/api/admin/users/{id}/password", set_password)
+        .body(r#"{"password":"password2"}"#)
+        .put("/api/admin/users/{id}/permissions", set_permissions)
+        .body(r#"{"isGrafanaAdmin":false}"#)
+        .post("/api/admin/users/{id}/disable", disable)
+        .post("/api/admin/users/{id}/enable", enable)
+        .post("/api/admin/users/{id}/logout", logout)
+        .get("/api/admin/users/{id}/auth-tokens", sessions)
+        .post("/api/admin/users/{id}/revoke-auth-token", revoke_session)
+        .body(r#"{"authTokenId":1}"#)
 }
 
 /// The body of `POST /api/admin/users`. Grafana matches JSON keys case-insensitively;

@@ -7,9 +7,8 @@
 
 use std::collections::HashMap;
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tandem_dashboards::{
@@ -21,30 +20,35 @@ use tandem_sessions::Role;
 use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::routes::dto::rfc3339;
 use crate::routes::folders::folder_url;
+use crate::routing::Routes;
 use crate::{ApiError, AppState, CurrentUser};
 
 /// The routes of this area; every one is behind authentication.
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/dashboards/db", post(save))
-        .route("/api/dashboards/db/", post(save))
-        .route("/api/dashboards/uid/{uid}", get(get_one).delete(remove))
-        .route("/api/dashboards/uid/{uid}/versions", get(versions))
-        .route("/api/dashboards/uid/{uid}/versions/{version}", get(version))
-        .route("/api/dashboards/uid/{uid}/restore", post(restore))
-        .route("/api/dashboards/id/{id}/versions", get(versions_by_id))
-        .route(
-            "/api/dashboards/id/{id}/versions/{version}",
-            get(version_by_id),
-        )
-        .route("/api/dashboards/tags", get(tags))
-        .route("/api/dashboards/home", get(home))
-        .route("/api/user/stars", get(stars))
-        .route(
-            "/api/user/stars/dashboard/uid/{uid}",
-            post(star).delete(unstar),
-        )
+pub(crate) fn routes() -> Routes {
+    Routes::new()
+        .post("/api/dashboards/db", save)
+        .body(SAVE_EXAMPLE)
+        .post("/api/dashboards/db/", save)
+        .body(SAVE_EXAMPLE)
+        .get("/api/dashboards/uid/{uid}", get_one)
+        .delete("/api/dashboards/uid/{uid}", remove)
+        .get("/api/dashboards/uid/{uid}/versions", versions)
+        .query("limit=10&start=0&continueToken=")
+        .get("/api/dashboards/uid/{uid}/versions/{version}", version)
+        .post("/api/dashboards/uid/{uid}/restore", restore)
+        .body(r#"{"version":1}"#)
+        .get("/api/dashboards/id/{id}/versions", versions_by_id)
+        .query("limit=10&start=0")
+        .get("/api/dashboards/id/{id}/versions/{version}", version_by_id)
+        .get("/api/dashboards/tags", tags)
+        .get("/api/dashboards/home", home)
+        .get("/api/user/stars", stars)
+        .post("/api/user/stars/dashboard/uid/{uid}", star)
+        .delete("/api/user/stars/dashboard/uid/{uid}", unstar)
 }
+
+/// The example save of the route table.
+const SAVE_EXAMPLE: &str = r#"{"dashboard":{"title":"Example","tags":["a","b"],"panels":[{"id":1,"title":"p"}]},"folderUid":"","folderId":0,"overwrite":false,"message":"saved"}"#;
 
 /// The body of `POST /api/dashboards/db`. Unknown fields are ignored (clients post back
 /// what they read); unknown fields inside `dashboard` are kept.

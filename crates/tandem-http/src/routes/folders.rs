@@ -5,9 +5,8 @@
 //! version: a stale version without `overwrite` is 412 `version-mismatch`. Shapes follow
 //! Grafana 12.1.
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tandem_dashboards::{CreateFolder, Folder, FolderId, FolderUid, UpdateFolder, Version};
@@ -16,18 +15,25 @@ use tandem_sessions::Role;
 use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::routes::dashboards::{Logins, org, user};
 use crate::routes::dto::rfc3339;
+use crate::routing::Routes;
 use crate::{ApiError, AppState, CurrentUser};
 
 /// The routes of this area; every one is behind authentication.
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/folders", get(list).post(create))
-        .route("/api/folders/", get(list).post(create))
-        .route(
-            "/api/folders/{uid}",
-            get(get_one).put(update).delete(remove),
-        )
-        .route("/api/folders/id/{id}", get(get_by_id))
+pub(crate) fn routes() -> Routes {
+    Routes::new()
+        .get("/api/folders", list)
+        .query("parentUid=&limit=10&page=1")
+        .post("/api/folders", create)
+        .body(r#"{"title":"Folder","uid":"","parentUid":""}"#)
+        .get("/api/folders/", list)
+        .query("parentUid=&limit=10&page=1")
+        .post("/api/folders/", create)
+        .body(r#"{"title":"Folder","uid":"","parentUid":""}"#)
+        .get("/api/folders/{uid}", get_one)
+        .put("/api/folders/{uid}", update)
+        .body(r#"{"title":"Renamed","version":1,"overwrite":false}"#)
+        .delete("/api/folders/{uid}", remove)
+        .get("/api/folders/id/{id}", get_by_id)
 }
 
 /// `?parentUid=&limit=&page=` of `GET /api/folders`.

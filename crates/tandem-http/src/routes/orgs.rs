@@ -5,41 +5,47 @@
 //! rename, an org is never left without an Admin, and removing a person from the last org
 //! they belong to (through `/api/org/users`) deletes them.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, patch};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tandem_sessions::{Error, Org, OrgId, OrgUser, Paging, Role, User, UserId};
 
 use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::routes::dto;
+use crate::routing::Routes;
 use crate::{ApiError, AppState, CurrentUser};
 
 /// The routes of this area; every one is behind authentication.
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/org", get(current_get).put(current_update))
-        .route("/api/org/users", get(current_users).post(current_add_user))
-        .route(
-            "/api/org/users/{user_id}",
-            patch(current_update_user).delete(current_remove_user),
-        )
-        .route("/api/orgs", get(search).post(create))
-        .route("/api/orgs/name/{name}", get(get_by_name))
-        .route(
-            "/api/orgs/{org_id}",
-            get(get_by_id).put(update_by_id).delete(delete_by_id),
-        )
-        .route(
-            "/api/orgs/{org_id}/users",
-            get(org_users).post(org_add_user),
-        )
-        .route(
-            "/api/orgs/{org_id}/users/{user_id}",
-            patch(org_update_user).delete(org_remove_user),
-        )
+pub(crate) fn routes() -> Routes {
+    Routes::new()
+        .get("/api/org", current_get)
+        .put("/api/org", current_update)
+        .body(r#"{"name":"Main Org."}"#)
+        .get("/api/org/users", current_users)
+        .query("query=a&limit=10")
+        .post("/api/org/users", current_add_user)
+        .body(r#"{"loginOrEmail":"member","role":"Viewer"}"#)
+        .patch("/api/org/users/{user_id}", current_update_user)
+        .body(r#"{"role":"Editor"}"#)
+        .delete("/api/org/users/{user_id}", current_remove_user)
+        .get("/api/orgs", search)
+        .query("query=a&name=b&page=1&perpage=10")
+        .post("/api/orgs", create)
+        .body(r#"{"name":"Another org"}"#)
+        .get("/api/orgs/name/{name}", get_by_name)
+        .get("/api/orgs/{org_id}", get_by_id)
+        .put("/api/orgs/{org_id}", update_by_id)
+        .body(r#"{"name":"Renamed org"}"#)
+        .delete("/api/orgs/{org_id}", delete_by_id)
+        .get("/api/orgs/{org_id}/users", org_users)
+        .query("query=a&limit=10")
+        .post("/api/orgs/{org_id}/users", org_add_user)
+        .body(r#"{"loginOrEmail":"member","role":"Viewer"}"#)
+        .patch("/api/orgs/{org_id}/users/{user_id}", org_update_user)
+        .body(r#"{"role":"Editor"}"#)
+        .delete("/api/orgs/{org_id}/users/{user_id}", org_remove_user)
 }
 
 /// The query of the searches of orgs, teams and service accounts: Grafana's `query`, an

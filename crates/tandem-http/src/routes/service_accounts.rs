@@ -5,10 +5,9 @@
 //! instance accepts it at once and a deleted token stops working on every instance with the
 //! next request. Answers and messages follow Grafana 12.1 (`serviceaccounts.Err…` errors).
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tandem_sessions::{ApiKey, Error, Identity, Paging, Role, User, UserId, UserUpdate};
@@ -17,25 +16,24 @@ use time::OffsetDateTime;
 use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::routes::dto::rfc3339;
 use crate::routes::orgs::SearchQuery;
+use crate::routing::Routes;
 use crate::{ApiError, AppState, CurrentUser};
 
 /// The routes of this area; every one is behind authentication.
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/serviceaccounts", post(create))
-        .route("/api/serviceaccounts/search", get(search))
-        .route(
-            "/api/serviceaccounts/{id}",
-            get(get_one).patch(update).delete(remove),
-        )
-        .route(
-            "/api/serviceaccounts/{id}/tokens",
-            get(tokens).post(create_token),
-        )
-        .route(
-            "/api/serviceaccounts/{id}/tokens/{token_id}",
-            delete(delete_token),
-        )
+pub(crate) fn routes() -> Routes {
+    Routes::new()
+        .post("/api/serviceaccounts", create)
+        .body(r#"{"name":"robot","role":"Viewer","isDisabled":false}"#)
+        .get("/api/serviceaccounts/search", search)
+        .query("query=a&page=1&perpage=10")
+        .get("/api/serviceaccounts/{id}", get_one)
+        .patch("/api/serviceaccounts/{id}", update)
+        .body(r#"{"name":"robot2","role":"Editor","isDisabled":false}"#)
+        .delete("/api/serviceaccounts/{id}", remove)
+        .get("/api/serviceaccounts/{id}/tokens", tokens)
+        .post("/api/serviceaccounts/{id}/tokens", create_token)
+        .body(r#"{"name":"token","secondsToLive":3600}"#)
+        .delete("/api/serviceaccounts/{id}/tokens/{token_id}", delete_token)
 }
 
 /// The body of `POST /api/serviceaccounts`.

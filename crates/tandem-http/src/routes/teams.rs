@@ -4,10 +4,9 @@
 //! messages follow Grafana 12.1: the person who creates a team becomes its first member, a
 //! duplicate name is 409 on create but 400 on rename.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tandem_sessions::{Error, OrgId, Paging, Role, Team, TeamId, User, UserId};
@@ -15,25 +14,24 @@ use tandem_sessions::{Error, OrgId, Paging, Role, Team, TeamId, User, UserId};
 use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::routes::dto;
 use crate::routes::orgs::SearchQuery;
+use crate::routing::Routes;
 use crate::{ApiError, AppState, CurrentUser};
 
 /// The routes of this area; every one is behind authentication.
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/teams", post(create))
-        .route("/api/teams/search", get(search))
-        .route(
-            "/api/teams/{team_id}",
-            get(get_one).put(update).delete(remove),
-        )
-        .route(
-            "/api/teams/{team_id}/members",
-            get(members).post(add_member),
-        )
-        .route(
-            "/api/teams/{team_id}/members/{user_id}",
-            delete(remove_member),
-        )
+pub(crate) fn routes() -> Routes {
+    Routes::new()
+        .post("/api/teams", create)
+        .body(r#"{"name":"A team","email":"team@example.com"}"#)
+        .get("/api/teams/search", search)
+        .query("query=a&name=b&page=1&perpage=10")
+        .get("/api/teams/{team_id}", get_one)
+        .put("/api/teams/{team_id}", update)
+        .body(r#"{"name":"Renamed team","email":"team@example.com"}"#)
+        .delete("/api/teams/{team_id}", remove)
+        .get("/api/teams/{team_id}/members", members)
+        .post("/api/teams/{team_id}/members", add_member)
+        .body(r#"{"userId":2}"#)
+        .delete("/api/teams/{team_id}/members/{user_id}", remove_member)
 }
 
 /// The body of `POST /api/teams`.

@@ -4,10 +4,9 @@
 //! by default; Tandem asks for a server admin. Service accounts are users in the store but
 //! not people: the directory neither lists nor finds them (they have their own API).
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tandem_sessions::{Paging, User, UserFilter, UserId};
@@ -15,19 +14,25 @@ use tandem_sessions::{Paging, User, UserFilter, UserId};
 use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::routes::dto;
 use crate::routes::user::{ProfileBody, update_error};
+use crate::routing::Routes;
 use crate::{ApiError, AppState, CurrentUser};
 
 /// The routes of the user directory; every one is behind authentication.
-pub(crate) fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Routes {
     // axum matches a static segment before a capture, so `lookup` and `search` never reach
     // the `{id}` routes.
-    Router::new()
-        .route("/api/users", get(list))
-        .route("/api/users/search", get(search))
-        .route("/api/users/lookup", get(lookup))
-        .route("/api/users/{id}", get(get_user).put(update))
-        .route("/api/users/{id}/orgs", get(orgs))
-        .route("/api/users/{id}/teams", get(teams))
+    Routes::new()
+        .get("/api/users", list)
+        .query("perpage=10&page=1&query=a")
+        .get("/api/users/search", search)
+        .query("perpage=10&page=1&query=a")
+        .get("/api/users/lookup", lookup)
+        .query("loginOrEmail=admin")
+        .get("/api/users/{id}", get_user)
+        .put("/api/users/{id}", update)
+        .body(r#"{"name":"Name","email":"user@example.com","login":"user"}"#)
+        .get("/api/users/{id}/orgs", orgs)
+        .get("/api/users/{id}/teams", teams)
 }
 
 /// The person with this id: 404 `{"message":"user not found"}` for an unknown id or a

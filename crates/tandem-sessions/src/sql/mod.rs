@@ -100,6 +100,9 @@ impl SessionStore for SqlSessionStore {
     }
 
     async fn get_org_by_name(&self, name: &str) -> Result<Option<Org>> {
+        if name.contains('\0') {
+            return Ok(None);
+        }
         let row = self
             .db
             .read(|conn| async move {
@@ -113,7 +116,7 @@ impl SessionStore for SqlSessionStore {
     }
 
     async fn search_orgs(&self, query: &str, paging: Paging) -> Result<Page<Org>> {
-        let pattern = contains_pattern(query);
+        let pattern = contains_pattern(query)?;
         let pattern = pattern.as_deref();
         let (total, rows) = self
             .db
@@ -277,6 +280,9 @@ impl SessionStore for SqlSessionStore {
     }
 
     async fn find_user(&self, login_or_email: &str) -> Result<Option<User>> {
+        if login_or_email.contains('\0') {
+            return Ok(None);
+        }
         let key = login_or_email.to_lowercase();
         let key = key.as_str();
         let row = self
@@ -287,6 +293,9 @@ impl SessionStore for SqlSessionStore {
     }
 
     async fn credentials(&self, login_or_email: &str) -> Result<Option<(User, String, String)>> {
+        if login_or_email.contains('\0') {
+            return Ok(None);
+        }
         let key = login_or_email.to_lowercase();
         let key = key.as_str();
         let row = self
@@ -300,7 +309,12 @@ impl SessionStore for SqlSessionStore {
     }
 
     async fn search_users(&self, filter: UserFilter, paging: Paging) -> Result<Page<User>> {
-        let pattern = filter.query.as_deref().and_then(contains_pattern);
+        let pattern = filter
+            .query
+            .as_deref()
+            .map(contains_pattern)
+            .transpose()?
+            .flatten();
         let pattern = pattern.as_deref();
         let (service_accounts, org_id) = (filter.service_accounts, filter.org_id);
         let (total, rows) = self
@@ -601,7 +615,7 @@ impl SessionStore for SqlSessionStore {
     }
 
     async fn org_users(&self, org: OrgId, query: &str, paging: Paging) -> Result<Page<OrgUser>> {
-        let pattern = contains_pattern(query);
+        let pattern = contains_pattern(query)?;
         let pattern = pattern.as_deref();
         let (total, rows) = self
             .db
@@ -709,7 +723,7 @@ impl SessionStore for SqlSessionStore {
     }
 
     async fn search_teams(&self, org: OrgId, query: &str, paging: Paging) -> Result<Page<Team>> {
-        let pattern = contains_pattern(query);
+        let pattern = contains_pattern(query)?;
         let pattern = pattern.as_deref();
         let (total, rows, counts) = self
             .db
@@ -1331,6 +1345,11 @@ fn found(rows_affected: u64, what: &'static str) -> Result<()> {
 /// Refuses a value longer than its column, so that every engine fails the same way (SQLite
 /// would store it, the others reject it with an engine-specific error).
 fn check_len(what: &str, value: &str, max: usize) -> Result<()> {
+    if value.contains('\0') {
+        return Err(Error::InvalidInput(format!(
+            "{what} must not contain a NUL character"
+        )));
+    }
     if value.chars().count() > max {
         return Err(Error::InvalidInput(format!(
             "{what} must be at most {max} characters long"
@@ -1349,7 +1368,8 @@ fn truncated(value: &str, max: usize) -> &str {
 
 /// What `login_attempt.username` holds for `login`.
 fn attempt_username(login: &str) -> String {
-    truncated(&login.to_lowercase(), NAME_LEN).to_owned()
+    // A NUL cannot be stored by every engine, and no login contains one.
+    truncated(&login.to_lowercase().replace('\0', "\u{fffd}"), NAME_LEN).to_owned()
 }
 
 /// The stored email: lower-case, and the login when empty (the unique index would
@@ -1377,9 +1397,11 @@ fn ms(at: OffsetDateTime) -> i64 {
 /// A `LIKE` pattern for "contains `query`", lower-case, with the wildcards of `query`
 /// escaped by `!` (a backslash would need escaping itself in MySQL's string literals);
 /// `None` for an empty query, which matches everything.
-fn contains_pattern(query: &str) -> Option<String> {
+fn contains_pattern(query: &str) -> Result<Option<String>> {
+    tandem_storage::input::check_pattern("query", query)
+        .map_err(|err| Error::InvalidInput(err.to_string()))?;
     if query.is_empty() {
-        return None;
+        return Ok(None);
     }
     let mut pattern = String::with_capacity(query.len() + 2);
     pattern.push('%');
@@ -1390,7 +1412,7 @@ fn contains_pattern(query: &str) -> Option<String> {
         pattern.push(c);
     }
     pattern.push('%');
-    Some(pattern)
+    Ok(Some(pattern))
 }
 
 fn like(pattern: &str) -> LikeExpr {
