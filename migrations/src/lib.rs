@@ -8,6 +8,18 @@
 //! Running the migrations under a cluster-wide lock, so that several instances can start
 //! at once on an empty database, is `tandem_storage::migrate`'s job.
 
+// No panic on a request path: the input policy (`tandem_storage::input`) and checked
+// arithmetic instead. Tests and test kits may panic; that is how they fail.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
 mod ddl;
 mod m20261125_000001_ha_core;
 mod m20261125_000002_identity;

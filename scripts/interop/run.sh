@@ -69,8 +69,20 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+# The port a server logged in its "HTTP server listening" line (JSON log format), or nothing
+# yet. Servers bind port 0, so no other process can take their port before they do.
+logged_port() {
+    python3 - "$1" <<'PY'
+import json, sys
+for line in open(sys.argv[1], errors="replace"):
+    try:
+        fields = json.loads(line).get("fields", {})
+    except ValueError:
+        continue
+    if fields.get("message") == "HTTP server listening":
+        print(fields["address"].rsplit(":", 1)[1])
+        break
+PY
 }
 
 step "building the debug server (cargo build -p tandem-server)"
@@ -89,20 +101,20 @@ db_url="${PG_URL%/*}/$db"
 admin_password=$(python3 -c 'import secrets; print(secrets.token_urlsafe(18))')
 urls=()
 for name in a b; do
-    port=$(free_port)
     GF_DATABASE_TYPE=postgres GF_DATABASE_URL="$db_url" \
-        GF_SERVER_HTTP_ADDR=127.0.0.1 GF_SERVER_HTTP_PORT="$port" \
+        GF_SERVER_HTTP_ADDR=127.0.0.1 GF_SERVER_HTTP_PORT=0 GF_LOG_FORMAT=json \
         GF_CLUSTER_INSTANCE_ID="$name" GF_SECURITY_ADMIN_PASSWORD="$admin_password" \
         "$BIN" >"$tmp/server-$name.log" 2>&1 &
     pids+=($!)
     names+=("$name")
-    urls+=("http://127.0.0.1:$port")
-    step "started server $name (pid $!) on 127.0.0.1:$port"
+    step "started server $name (pid $!)"
 done
 
 deadline=$((SECONDS + HEALTH_WAIT_SECONDS))
-for i in "${!urls[@]}"; do
-    until [ "$(curl -s -o /dev/null -m 2 -w '%{http_code}' "${urls[$i]}/api/health")" = 200 ]; do
+for i in "${!names[@]}"; do
+    log="$tmp/server-${names[$i]}.log"
+    until port=$(logged_port "$log") && [ -n "$port" ] &&
+        [ "$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$port/api/health")" = 200 ]; do
         if ! kill -0 "${pids[$i]}" 2>/dev/null; then
             step "server ${names[$i]} exited before answering /api/health" >&2
             exit 1
@@ -113,6 +125,7 @@ for i in "${!urls[@]}"; do
         fi
         sleep 0.2
     done
+    urls+=("http://127.0.0.1:$port")
     step "server ${names[$i]} answers 200 on ${urls[$i]}/api/health"
 done
 

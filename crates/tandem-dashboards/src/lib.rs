@@ -14,6 +14,18 @@
 //! nor about users and orgs beyond their ids; it reads no environment variables, and no
 //! files except the provisioning paths it is given.
 
+// No panic on a request path: the input policy (`tandem_storage::input`) and checked
+// arithmetic instead. Tests and test kits may panic; that is how they fail.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
 mod error;
 mod events;
 mod provisioning;

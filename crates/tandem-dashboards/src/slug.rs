@@ -114,8 +114,11 @@ fn uuid_v5_oid(name: &str) -> String {
     hasher.update(NAMESPACE_OID);
     hasher.update(name.as_bytes());
     let digest = hasher.finalize();
+    // The first 16 of SHA-1's 20 bytes.
     let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
+    for (byte, from) in bytes.iter_mut().zip(digest.iter()) {
+        *byte = *from;
+    }
     bytes[6] = (bytes[6] & 0x0f) | 0x50;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();

@@ -144,11 +144,13 @@ pub fn generate_uid() -> String {
     const ALPHANUMERIC: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
     let mut uid = String::with_capacity(14);
-    uid.push(char::from(LETTERS[rng.random_range(0..LETTERS.len())]));
+    let mut pick = |from: &[u8]| {
+        let at = rng.random_range(0..from.len());
+        char::from(from.get(at).copied().unwrap_or(b'a'))
+    };
+    uid.push(pick(LETTERS));
     for _ in 1..14 {
-        uid.push(char::from(
-            ALPHANUMERIC[rng.random_range(0..ALPHANUMERIC.len())],
-        ));
+        uid.push(pick(ALPHANUMERIC));
     }
     uid
 }

@@ -2,6 +2,7 @@
 //! JSON shape of every error, the trailing-slash leniency and request logging.
 
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -11,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt;
 use http_body_util::{BodyExt, Limited};
 
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, Metrics};
 
 /// Refuses a body announced larger than the limit with 413 before reading it, and caps the
 /// bytes a handler can read from a body whose length is not announced.
@@ -38,7 +39,7 @@ pub(crate) async fn limit_body(
 /// written not to panic (the library crates deny `unwrap`, `expect`, `panic!` and
 /// unchecked indexing); this is the net under that rule.
 pub(crate) async fn catch_panic(
-    State(state): State<AppState>,
+    State(metrics): State<Arc<Metrics>>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -53,7 +54,7 @@ pub(crate) async fn catch_panic(
                 .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
                 .unwrap_or("a panic without a message");
             tracing::error!(%method, %path, cause, "a request handler panicked");
-            state.metrics.count_panic();
+            metrics.count_panic();
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
                 .into_response()
         }
@@ -140,4 +141,48 @@ pub(crate) async fn log_request(
         .entry(header::X_CONTENT_TYPE_OPTIONS)
         .or_insert(HeaderValue::from_static("nosniff"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::Router;
+    use axum::body::Body;
+    use axum::middleware::from_fn_with_state;
+    use axum::routing::get;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_is_answered_500_json_and_counted() {
+        let metrics = Arc::new(Metrics::new("12.1.0", "test").unwrap());
+        let app = Router::new()
+            .route(
+                "/boom",
+                get(|| async {
+                    let empty: Vec<u8> = Vec::new();
+                    // An index out of bounds, as a bug in a handler would have it.
+                    #[allow(clippy::indexing_slicing)]
+                    let byte = empty[usize::from(empty.is_empty())];
+                    byte.to_string()
+                }),
+            )
+            .layer(from_fn_with_state(metrics.clone(), catch_panic));
+        let response = app
+            .oneshot(Request::get("/boom").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&body[..], br#"{"message":"Internal server error"}"#);
+        assert!(
+            metrics
+                .render()
+                .contains("tandem_http_request_panics_total 1"),
+            "{}",
+            metrics.render()
+        );
+    }
 }

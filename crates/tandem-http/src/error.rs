@@ -24,6 +24,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The Prometheus registry could not be built.
+    #[error("cannot register the metrics: {0}")]
+    Metrics(#[source] prometheus::Error),
     /// Accepting connections failed for good.
     #[error("the http listener failed: {0}")]
     Listener(#[source] std::io::Error),

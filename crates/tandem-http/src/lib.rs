@@ -10,6 +10,18 @@
 //! business rules of their own. Configuration arrives as typed [`Settings`]: this crate
 //! reads no files or environment variables.
 
+// No panic on a request path: the input policy (`tandem_storage::input`) and checked
+// arithmetic instead. Tests and test kits may panic; that is how they fail.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
 mod api;
 mod auth;
 mod edge;
@@ -158,7 +170,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(api::not_found)
         // Inside the router, so that the path parameters of the matched route are known.
         .layer(from_fn(policy::check_uri))
-        .layer(from_fn_with_state(state.clone(), edge::catch_panic))
+        .layer(from_fn_with_state(state.metrics.clone(), edge::catch_panic))
         .layer(from_fn_with_state(state.clone(), metrics::track))
         .layer(from_fn(edge::json_errors))
         .layer(from_fn_with_state(state.clone(), edge::limit_body))

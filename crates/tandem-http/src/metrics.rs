@@ -18,8 +18,9 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// A fresh registry with the HTTP, build and process metrics.
-    pub fn new(version: &str, commit: &str) -> Metrics {
+    /// A fresh registry with the HTTP, build and process metrics; fails only if a metric is
+    /// malformed, which a test would see.
+    pub fn new(version: &str, commit: &str) -> prometheus::Result<Metrics> {
         let registry = Registry::new();
         let labels = ["handler", "method", "status"];
         let requests = IntCounterVec::new(
@@ -28,8 +29,7 @@ impl Metrics {
                 "HTTP requests served, by route and status",
             ),
             &labels,
-        )
-        .expect("a valid metric");
+        )?;
         let duration = HistogramVec::new(
             HistogramOpts::new(
                 "tandem_http_request_duration_seconds",
@@ -40,44 +40,33 @@ impl Metrics {
                 10.0,
             ]),
             &labels,
-        )
-        .expect("a valid metric");
+        )?;
         let panics = IntCounter::new(
             "tandem_http_request_panics_total",
             "Requests whose handler panicked (answered 500)",
-        )
-        .expect("a valid metric");
-        registry
-            .register(Box::new(panics.clone()))
-            .expect("registered once");
+        )?;
+        registry.register(Box::new(panics.clone()))?;
         let build = IntGaugeVec::new(
             Opts::new(
                 "tandem_build_info",
                 "Always 1; the labels say what is running",
             ),
             &["version", "commit"],
-        )
-        .expect("a valid metric");
+        )?;
         build.with_label_values(&[version, commit]).set(1);
-        registry
-            .register(Box::new(requests.clone()))
-            .expect("registered once");
-        registry
-            .register(Box::new(duration.clone()))
-            .expect("registered once");
-        registry.register(Box::new(build)).expect("registered once");
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(duration.clone()))?;
+        registry.register(Box::new(build))?;
         #[cfg(target_os = "linux")]
-        registry
-            .register(Box::new(
-                prometheus::process_collector::ProcessCollector::for_self(),
-            ))
-            .expect("registered once");
-        Metrics {
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
+        Ok(Metrics {
             registry,
             requests,
             duration,
             panics,
-        }
+        })
     }
 
     /// Counts a request whose handler panicked.
@@ -88,10 +77,11 @@ impl Metrics {
     /// Everything in Prometheus' text exposition format.
     pub fn render(&self) -> String {
         let mut out = Vec::new();
-        prometheus::TextEncoder::new()
-            .encode(&self.registry.gather(), &mut out)
-            .expect("encoding to memory cannot fail");
-        String::from_utf8(out).expect("the text format is UTF-8")
+        if let Err(err) = prometheus::TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            // Only a metric with a malformed name or label fails; the rest is still shown.
+            tracing::error!(error = %err, "cannot encode every metric");
+        }
+        String::from_utf8_lossy(&out).into_owned()
     }
 
     /// The registry, for embedders and domain crates that add metrics of their own.

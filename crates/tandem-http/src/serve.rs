@@ -37,7 +37,11 @@ pub async fn serve(
     loop {
         let permit = tokio::select! {
             () = shutdown.cancelled() => break,
-            permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                // The semaphore is never closed; if it were, nothing more could be served.
+                Err(_) => break,
+            },
         };
         let (stream, peer) = tokio::select! {
             () = shutdown.cancelled() => break,

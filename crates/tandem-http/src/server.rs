@@ -147,7 +147,7 @@ impl Server {
             membership,
             instance_id: Arc::from(instance_id.as_str()),
             peer_timeout: settings.cluster.peer_timeout,
-            metrics: Arc::new(Metrics::new(build.version, build.commit)),
+            metrics: Arc::new(Metrics::new(build.version, build.commit).map_err(Error::Metrics)?),
             build,
             root_url: Arc::from(settings.server.root_url.as_str()),
             max_body_bytes: settings.server.max_request_body_bytes,

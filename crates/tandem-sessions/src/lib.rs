@@ -11,6 +11,18 @@
 //! This crate knows nothing about HTTP: cookies, headers and status codes are
 //! `tandem-http`'s. Its settings arrive typed ([`SessionSettings`]).
 
+// No panic on a request path: the input policy (`tandem_storage::input`) and checked
+// arithmetic instead. Tests and test kits may panic; that is how they fail.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
 mod crypto;
 mod error;
 mod identity;

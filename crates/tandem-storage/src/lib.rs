@@ -16,6 +16,18 @@
 //! This crate knows nothing about HTTP and reads no files or environment variables: it
 //! receives typed [`DatabaseSettings`].
 
+// No panic on a request path: the input policy (`tandem_storage::input`) and checked
+// arithmetic instead. Tests and test kits may panic; that is how they fail.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
 mod cache;
 mod clock;
 mod database;

@@ -1,2 +1,10 @@
 //! Test support: the conformance suite of [`crate::DashboardStore`].
+// A test kit fails by panicking.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 pub mod conformance;

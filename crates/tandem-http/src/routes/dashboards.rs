@@ -471,7 +471,9 @@ async fn version_with_data(
         .version(org(current), uid, Version(version))
         .await?;
     let mut entry = version_entry(state, &mut Logins::default(), &found.info).await?;
-    entry["data"] = found.data;
+    if let Some(fields) = entry.as_object_mut() {
+        fields.insert("data".to_owned(), found.data);
+    }
     Ok(Json(entry))
 }
 

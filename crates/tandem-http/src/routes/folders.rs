@@ -68,12 +68,7 @@ async fn list(
         None | Some(0) => 1000,
         Some(limit) => limit,
     };
-    let skip = query
-        .page
-        .unwrap_or(1)
-        .max(1)
-        .saturating_sub(1)
-        .saturating_mul(limit);
+    let skip = tandem_storage::input::offset(query.page.unwrap_or(1), limit);
     let page = folders
         .into_iter()
         .skip(usize::try_from(skip).unwrap_or(usize::MAX))
@@ -85,8 +80,11 @@ async fn list(
                 "uid": folder.uid.as_str(),
                 "title": folder.title,
             });
-            if let Some(parent) = &folder.parent_uid {
-                hit["parentUid"] = Value::String(parent.as_str().to_owned());
+            if let (Some(parent), Some(fields)) = (&folder.parent_uid, hit.as_object_mut()) {
+                fields.insert(
+                    "parentUid".to_owned(),
+                    Value::String(parent.as_str().to_owned()),
+                );
             }
             hit
         })
@@ -252,8 +250,11 @@ async fn folder_json(
         "updated": rfc3339(folder.updated),
         "version": folder.version.0,
     });
-    if let Some(parent) = &folder.parent_uid {
-        answer["parentUid"] = Value::String(parent.as_str().to_owned());
+    if let (Some(parent), Some(fields)) = (&folder.parent_uid, answer.as_object_mut()) {
+        fields.insert(
+            "parentUid".to_owned(),
+            Value::String(parent.as_str().to_owned()),
+        );
     }
     Ok(answer)
 }

@@ -45,6 +45,12 @@ pub(crate) async fn search(
             "dashboardUIDs" | "dashboardUids" | "dashboardUid" => query.uids.extend(list(&value)),
             "folderIds" | "folderId" => {
                 for id in list(&value) {
+                    // Each id is a lookup: the count is bounded before, not after.
+                    tandem_storage::input::check_count(
+                        "folderIds",
+                        query.folder_uids.len() + 1,
+                        tandem_dashboards::MAX_SEARCH_FILTERS,
+                    )?;
                     let id: i64 = number(&key, &id)?;
                     let uid = if id == 0 {
                         "general".to_owned()

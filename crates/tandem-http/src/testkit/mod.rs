@@ -4,7 +4,15 @@
 //! database off ([`TcpProxy`]).
 //!
 //! The backend matrix and the skip rules are `tandem_storage::testkit`'s.
-#![allow(clippy::disallowed_methods, clippy::print_stderr)]
+// A test kit fails by panicking.
+#![allow(
+    clippy::disallowed_methods,
+    clippy::print_stderr,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 pub mod http;
 mod process;
@@ -16,7 +24,7 @@ use tandem_storage::testkit::TestDatabase;
 
 use crate::{RunningServer, Server, Settings};
 
-pub use crate::testkit::process::{ServerProcess, database_env, server_binary};
+pub use crate::testkit::process::{ServerProcess, database_env, listening_port, server_binary};
 pub use crate::testkit::proxy::TcpProxy;
 
 /// Settings for a test instance on `db`: loopback, a free port, a fixed instance id, and

@@ -63,21 +63,26 @@ pub fn database_env(settings: &DatabaseSettings) -> Vec<(String, String)> {
     env
 }
 
-/// A real `tandem-server` process on a free loopback port; killed when dropped.
+/// A real `tandem-server` process on a loopback port of its own; killed when dropped.
+///
+/// The server binds port 0 and the kernel picks the port, which is read back from the
+/// server's "HTTP server listening" log line: no other process can take the port between a
+/// pick and the bind, so tests running side by side never collide.
 pub struct ServerProcess {
     child: Child,
-    port: u16,
+    /// Known once [`ServerProcess::wait_healthy`] has read it from the log.
+    port: Option<u16>,
     instance_id: String,
     admin_password: String,
     log: PathBuf,
 }
 
 impl ServerProcess {
-    /// Spawns the server with `env` added to a minimal environment (loopback address, a
-    /// free port, a fast heartbeat, a random instance id unless `env` sets one); its output
-    /// goes to a log file.
+    /// Spawns the server with `env` added to a minimal environment (loopback address, port
+    /// 0, a fast heartbeat, a random instance id unless `env` sets one); its output goes to
+    /// a log file.
     pub fn spawn(env: &[(String, String)]) -> ServerProcess {
-        let port = free_port();
+        let run = rand::random::<u32>();
         let instance_id = env
             .iter()
             .find(|(key, _)| key == "GF_CLUSTER_INSTANCE_ID")
@@ -89,22 +94,19 @@ impl ServerProcess {
             .iter()
             .find(|(key, _)| key == "GF_SECURITY_ADMIN_PASSWORD")
             .map_or_else(|| "admin".to_owned(), |(_, password)| password.clone());
-        let log = std::env::temp_dir().join(format!(
-            "tandem-server-{port}-{}.log",
-            rand::random::<u32>()
-        ));
+        let log = std::env::temp_dir().join(format!("tandem-server-{run:08x}.log"));
         let log_file = std::fs::File::create(&log).expect("create the process log");
         let mut command = Command::new(server_binary());
         command
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("GF_SERVER_HTTP_ADDR", "127.0.0.1")
-            .env("GF_SERVER_HTTP_PORT", port.to_string())
+            .env("GF_SERVER_HTTP_PORT", "0")
             .env("GF_CLUSTER_HEARTBEAT_INTERVAL", "200ms")
             .env("GF_CLUSTER_PEER_TIMEOUT", "2s")
             .env(
                 "GF_PATHS_DATA",
-                std::env::temp_dir().join(format!("tandem-data-{port}")),
+                std::env::temp_dir().join(format!("tandem-data-{run:08x}")),
             )
             .env("GF_CLUSTER_INSTANCE_ID", &instance_id)
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -115,16 +117,19 @@ impl ServerProcess {
         let child = command.spawn().expect("spawn tandem-server");
         ServerProcess {
             child,
-            port,
+            port: None,
             instance_id,
             admin_password,
             log,
         }
     }
 
-    /// The base URL.
+    /// The base URL; known once [`ServerProcess::wait_healthy`] returned.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let port = self
+            .port
+            .expect("the port is known once wait_healthy has returned");
+        format!("http://127.0.0.1:{port}")
     }
 
     /// The process id.
@@ -142,9 +147,9 @@ impl ServerProcess {
         &self.instance_id
     }
 
-    /// Waits until `/api/health` answers 200 and `/api/cluster` shows this process's
-    /// instance id (the port was free when picked, but another process could have taken
-    /// it since), panicking with the process log after `deadline` or if the process exits.
+    /// Waits until the server has logged the port it listens on, `/api/health` answers 200
+    /// and `/api/cluster` shows this process's instance id, panicking with the process log
+    /// after `deadline` or if the process exits.
     pub async fn wait_healthy(&mut self, deadline: Duration) {
         let start = Instant::now();
         loop {
@@ -153,6 +158,18 @@ impl ServerProcess {
                     "tandem-server exited with {status} before becoming healthy:\n{}",
                     self.logs()
                 );
+            }
+            if self.port.is_none() {
+                self.port = listening_port(&self.logs());
+            }
+            if self.port.is_none() {
+                assert!(
+                    start.elapsed() < deadline,
+                    "tandem-server did not log its port within {deadline:?}:\n{}",
+                    self.logs()
+                );
+                tokio::time::sleep(Duration::from_millis(25)).await;
+                continue;
             }
             let health = http::request("GET", &format!("{}/api/health", self.url()), &[], "").await;
             if health.is_ok_and(|response| response.status == 200) {
@@ -172,8 +189,8 @@ impl ServerProcess {
                 assert_eq!(
                     cluster.json()["instanceId"],
                     self.instance_id,
-                    "another server answers on port {}",
-                    self.port
+                    "another server answers at {}",
+                    self.url()
                 );
                 return;
             }
@@ -215,7 +232,54 @@ impl Drop for ServerProcess {
     }
 }
 
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("the port").port()
+/// The port of the server's "HTTP server listening" log line, in the text format (colours
+/// included) or the JSON one.
+pub fn listening_port(logs: &str) -> Option<u16> {
+    let line = logs
+        .lines()
+        .find(|line| line.contains("HTTP server listening"))?;
+    let plain = strip_ansi(line);
+    let address = match plain.find("address=") {
+        Some(at) => plain[at + "address=".len()..].split_whitespace().next()?,
+        None => {
+            let at = plain.find("\"address\":\"")?;
+            plain[at + "\"address\":\"".len()..].split('"').next()?
+        }
+    };
+    address
+        .parse::<std::net::SocketAddr>()
+        .ok()
+        .map(|addr| addr.port())
+}
+
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // An escape sequence ends with its first letter (`\x1b[2m`).
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::listening_port;
+
+    #[test]
+    fn the_port_is_read_from_either_log_format() {
+        let text = "\u{1b}[2m2026-12-02T06:00:00Z\u{1b}[0m \u{1b}[32m INFO\u{1b}[0m \u{1b}[2mtandem_http::server\u{1b}[0m\u{1b}[2m:\u{1b}[0m HTTP server listening \u{1b}[3maddress\u{1b}[0m\u{1b}[2m=\u{1b}[0m127.0.0.1:40123 \u{1b}[3minstance_id\u{1b}[0m\u{1b}[2m=\u{1b}[0mx";
+        assert_eq!(listening_port(text), Some(40123));
+        let json = r#"{"timestamp":"…","level":"INFO","fields":{"message":"HTTP server listening","address":"127.0.0.1:5000","instance_id":"x"}}"#;
+        assert_eq!(listening_port(json), Some(5000));
+        assert_eq!(listening_port("starting\n"), None);
+    }
 }

@@ -6,6 +6,8 @@ mod cluster;
 mod common;
 mod dashboards;
 mod health;
+mod hostile;
+mod input_policy;
 mod orgs_teams;
 mod sessions;
 mod users;

@@ -135,15 +135,16 @@ impl SessionLookups {
     /// One query for `hashes`: for each, the session whose current hash it is, else the
     /// oldest whose previous hash it is.
     async fn query(&self, hashes: &[&str]) -> Result<HashMap<String, Found>> {
-        let (size, sql) = self
-            .statements
-            .iter()
-            .find(|(size, _)| *size >= hashes.len())
-            .expect("a batch is at most MAX_BATCH tokens");
-        let padded = hashes
-            .iter()
-            .chain(std::iter::repeat(hashes.last().expect("a non-empty batch")))
-            .take(*size);
+        // A batch holds 1 to MAX_BATCH tokens, and a statement exists for each size.
+        let (Some((size, sql)), Some(last)) = (
+            self.statements
+                .iter()
+                .find(|(size, _)| *size >= hashes.len()),
+            hashes.last(),
+        ) else {
+            return Ok(HashMap::new());
+        };
+        let padded = hashes.iter().chain(std::iter::repeat(last)).take(*size);
         let values: Vec<Value> = padded.clone().chain(padded).map(|h| (*h).into()).collect();
         let backend = self.backend;
         let rows = self

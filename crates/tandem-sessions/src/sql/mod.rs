@@ -1386,7 +1386,10 @@ fn email_or_login(email: &str, login: &str) -> String {
 fn new_uid() -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     (0..14)
-        .map(|_| char::from(ALPHABET[rand::random_range(0..ALPHABET.len())]))
+        .map(|_| {
+            let at = rand::random_range(0..ALPHABET.len());
+            char::from(ALPHABET.get(at).copied().unwrap_or(b'a'))
+        })
         .collect()
 }
 

@@ -7,7 +7,15 @@
 //! with `TANDEM_TEST_REQUIRE_SERVICES=1` a missing backend fails the test instead.
 //!
 //! This module reads environment variables on purpose; library code proper never does.
-#![allow(clippy::disallowed_methods, clippy::print_stderr)]
+// A test kit fails by panicking.
+#![allow(
+    clippy::disallowed_methods,
+    clippy::print_stderr,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 pub mod conformance;
 

@@ -1,0 +1,146 @@
+//! The objects the battery aims at, so that a hostile body or query reaches the code that
+//! validates it rather than stopping at a 404 for the path.
+
+use serde_json::{Value, json};
+use tandem_http::testkit::http::HttpResponse;
+
+use crate::common::{as_admin_ok, create_user, login};
+
+/// Ids and uids of one of each kind of object.
+pub(crate) struct Fixtures {
+    user_id: i64,
+    org_id: i64,
+    org_name: String,
+    team_id: i64,
+    service_account_id: i64,
+    token_id: i64,
+    folder_uid: String,
+    folder_id: i64,
+    dashboard_uid: String,
+    dashboard_id: i64,
+}
+
+impl Fixtures {
+    /// Creates them through `url` as the built-in admin.
+    pub(crate) async fn create(url: &str) -> Fixtures {
+        let user_id = create_user(url, "fixture", "fixture password").await;
+        let org = as_admin_ok("POST", url, "/api/orgs", json!({"name": "Fixture org"})).await;
+        let org_id = id(&org, "orgId");
+        as_admin_ok(
+            "POST",
+            url,
+            &format!("/api/orgs/{org_id}/users"),
+            json!({"loginOrEmail": "fixture", "role": "Viewer"}),
+        )
+        .await;
+        let team = as_admin_ok(
+            "POST",
+            url,
+            "/api/teams",
+            json!({"name": "Fixture team", "email": "team@example.com"}),
+        )
+        .await;
+        let team_id = id(&team, "teamId");
+        as_admin_ok(
+            "POST",
+            url,
+            &format!("/api/teams/{team_id}/members"),
+            json!({"userId": user_id}),
+        )
+        .await;
+        let account = as_admin_ok(
+            "POST",
+            url,
+            "/api/serviceaccounts",
+            json!({"name": "fixture-robot", "role": "Viewer"}),
+        )
+        .await;
+        let service_account_id = id(&account, "id");
+        let token = as_admin_ok(
+            "POST",
+            url,
+            &format!("/api/serviceaccounts/{service_account_id}/tokens"),
+            json!({"name": "fixture-token"}),
+        )
+        .await;
+        let token_id = id(&token, "id");
+        let folder = as_admin_ok(
+            "POST",
+            url,
+            "/api/folders",
+            json!({"uid": "fixture-folder", "title": "Fixture folder"}),
+        )
+        .await;
+        let folder_id = id(&folder, "id");
+        let mut dashboard = json!({"uid": "fixture-dash", "title": "Fixture", "tags": ["t"]});
+        let saved = as_admin_ok(
+            "POST",
+            url,
+            "/api/dashboards/db",
+            json!({"dashboard": dashboard, "folderUid": "fixture-folder"}),
+        )
+        .await;
+        let dashboard_id = id(&saved, "id");
+        dashboard["version"] = json!(1);
+        dashboard["id"] = json!(dashboard_id);
+        as_admin_ok(
+            "POST",
+            url,
+            "/api/dashboards/db",
+            json!({"dashboard": dashboard, "folderUid": "fixture-folder", "message": "second"}),
+        )
+        .await;
+        // The fixture user has a session of its own, for the session routes to aim at.
+        login(url, "fixture", "fixture password").await;
+        Fixtures {
+            user_id,
+            org_id,
+            org_name: "Fixture org".to_owned(),
+            team_id,
+            service_account_id,
+            token_id,
+            folder_uid: "fixture-folder".to_owned(),
+            folder_id,
+            dashboard_uid: "fixture-dash".to_owned(),
+            dashboard_id,
+        }
+    }
+
+    /// The value of path parameter `param` in route `path`; panics for a parameter the
+    /// battery does not know, so that a new kind of route gets a fixture.
+    pub(crate) fn param(&self, path: &str, param: &str) -> String {
+        match param {
+            "user_id" => self.user_id.to_string(),
+            "org_id" => self.org_id.to_string(),
+            "team_id" => self.team_id.to_string(),
+            "token_id" => self.token_id.to_string(),
+            "name" if path.starts_with("/api/orgs/name/") => self.org_name.replace(' ', "%20"),
+            "version" => "1".to_owned(),
+            "id" if path.starts_with("/api/users/") || path.starts_with("/api/admin/users/") => {
+                self.user_id.to_string()
+            }
+            "id" if path.starts_with("/api/serviceaccounts/") => {
+                self.service_account_id.to_string()
+            }
+            "id" if path.starts_with("/api/folders/id/") => self.folder_id.to_string(),
+            "id" if path.starts_with("/api/dashboards/id/") => self.dashboard_id.to_string(),
+            "uid" if path.starts_with("/api/folders/") => self.folder_uid.clone(),
+            "uid"
+                if path.starts_with("/api/dashboards/uid/") || path.contains("/dashboard/uid/") =>
+            {
+                self.dashboard_uid.clone()
+            }
+            _ => panic!(
+                "the bad-input battery has no fixture for {{{param}}} in {path}: add one in \
+                 tests/it/hostile/fixtures.rs"
+            ),
+        }
+    }
+}
+
+fn id(response: &HttpResponse, key: &str) -> i64 {
+    let body: Value = response.json();
+    body[key]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no {key} in {}", response.text()))
+}
