@@ -34,18 +34,14 @@ mod routing;
 mod serve;
 mod server;
 mod settings;
+mod shared;
+mod state;
 #[cfg(feature = "testkit")]
 pub mod testkit;
-
-use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
-use tandem_dashboards::Dashboards;
-use tandem_sessions::Identity;
-use tandem_storage::{Database, Membership};
 
 use crate::routing::Routes;
 
@@ -57,6 +53,7 @@ pub use crate::routing::RouteSpec;
 pub use crate::serve::serve;
 pub use crate::server::{RunningServer, Server};
 pub use crate::settings::{AuthSettings, ClusterSettings, SameSite, ServerSettings, Settings};
+pub use crate::state::{AppState, AppStateParts};
 
 /// The Grafana version Tandem reports; clients choose their API flavour by it.
 pub const GRAFANA_VERSION: &str = "12.1.0";
@@ -89,67 +86,6 @@ impl BuildInfo {
                 "production"
             },
             tandem_version: env!("CARGO_PKG_VERSION"),
-        }
-    }
-}
-
-/// What every handler can reach: one shared [`AppStateParts`], so that a clone per
-/// request and per middleware layer costs one reference count rather than one per field.
-#[derive(Clone)]
-pub struct AppState(Arc<AppStateParts>);
-
-impl AppState {
-    /// Shares `parts` between every handler.
-    pub fn new(parts: AppStateParts) -> AppState {
-        AppState(Arc::new(parts))
-    }
-}
-
-impl std::ops::Deref for AppState {
-    type Target = AppStateParts;
-
-    fn deref(&self) -> &AppStateParts {
-        &self.0
-    }
-}
-
-/// The fields of [`AppState`].
-pub struct AppStateParts {
-    /// The instance's database pool.
-    pub db: Database,
-    /// The cluster membership view.
-    pub membership: Arc<dyn Membership>,
-    /// This instance's id.
-    pub instance_id: Arc<str>,
-    /// Peers silent for longer are dead.
-    pub peer_timeout: Duration,
-    /// The Prometheus registry.
-    pub metrics: Arc<Metrics>,
-    /// Build information.
-    pub build: BuildInfo,
-    /// `[server] root_url`.
-    pub root_url: Arc<str>,
-    /// The largest request body accepted.
-    pub max_body_bytes: usize,
-    /// Log every request at info level.
-    pub router_logging: bool,
-    /// Users, orgs, sessions and keys.
-    pub identity: Identity,
-    /// Cookie settings.
-    pub auth: Arc<crate::AuthSettings>,
-    /// Folders, dashboards, versions, stars and search.
-    pub dashboards: Dashboards,
-}
-
-impl AppStateParts {
-    /// The path part of `root_url` without its trailing slash (`""` at the root), Grafana's
-    /// `appSubUrl`.
-    pub fn sub_path(&self) -> &str {
-        let url = self.root_url.as_ref();
-        let after_scheme = url.find("://").map_or(url, |i| &url[i + 3..]);
-        match after_scheme.find('/') {
-            Some(slash) => after_scheme[slash..].trim_end_matches('/'),
-            None => "",
         }
     }
 }
@@ -192,9 +128,8 @@ pub fn route_table() -> Vec<RouteSpec> {
 
 /// The routes that answer without authentication, and those that need it.
 fn api_routes() -> (Routes, Routes) {
-    use crate::routes::{
-        admin, dashboards, folders, login, orgs, search, service_accounts, teams, user, users,
-    };
+    use crate::routes::content::{dashboards, folders, search};
+    use crate::routes::identity::{admin, login, orgs, service_accounts, teams, user, users};
 
     let public = Routes::new()
         .get("/api/health", api::health)

@@ -1,13 +1,5 @@
-//! The API's handlers, one module per area.
+//! The API's handlers, grouped by domain as the URLs are: each module is a leaf that
+//! declares its routes (`routes()`) and imports only from the modules below the routes.
 
-pub(crate) mod admin;
-pub(crate) mod dashboards;
-pub(crate) mod dto;
-pub(crate) mod folders;
-pub(crate) mod login;
-pub(crate) mod orgs;
-pub(crate) mod search;
-pub(crate) mod service_accounts;
-pub(crate) mod teams;
-pub(crate) mod user;
-pub(crate) mod users;
+pub(crate) mod content;
+pub(crate) mod identity;

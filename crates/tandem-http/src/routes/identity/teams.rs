@@ -12,9 +12,9 @@ use serde_json::{Value, json};
 use tandem_sessions::{Error, OrgId, Paging, Role, Team, TeamId, User, UserId};
 
 use crate::extract::{JsonBody, PathParams, QueryParams};
-use crate::routes::dto;
-use crate::routes::orgs::SearchQuery;
 use crate::routing::Routes;
+use crate::shared::identity as dto;
+use crate::shared::identity::SearchQuery;
 use crate::{ApiError, AppState, CurrentUser};
 
 /// The routes of this area; every one is behind authentication.

@@ -13,9 +13,9 @@ use tandem_dashboards::{CreateFolder, Folder, FolderId, FolderUid, UpdateFolder,
 use tandem_sessions::Role;
 
 use crate::extract::{JsonBody, PathParams, QueryParams};
-use crate::routes::dashboards::{Logins, org, user};
-use crate::routes::dto::rfc3339;
 use crate::routing::Routes;
+use crate::shared::content::{Logins, folder_url, org, user};
+use crate::shared::identity::rfc3339;
 use crate::{ApiError, AppState, CurrentUser};
 
 /// The routes of this area; every one is behind authentication.
@@ -214,15 +214,6 @@ async fn remove(
         "title": deleted.folder.title,
         "message": "Folder deleted",
     })))
-}
-
-/// The URL of a folder, under the server's sub-path.
-pub(crate) fn folder_url(state: &AppState, uid: &str, title: &str) -> String {
-    format!(
-        "{}/dashboards/f/{uid}/{}",
-        state.sub_path(),
-        tandem_dashboards::slugify(title)
-    )
 }
 
 async fn folder_json(

@@ -14,9 +14,9 @@ use tandem_sessions::{ApiKey, Error, Identity, Paging, Role, User, UserId, UserU
 use time::OffsetDateTime;
 
 use crate::extract::{JsonBody, PathParams, QueryParams};
-use crate::routes::dto::rfc3339;
-use crate::routes::orgs::SearchQuery;
 use crate::routing::Routes;
+use crate::shared::identity::SearchQuery;
+use crate::shared::identity::rfc3339;
 use crate::{ApiError, AppState, CurrentUser};
 
 /// The routes of this area; every one is behind authentication.

@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use tandem_sessions::{Error, Org, OrgId, OrgUser, Paging, Role, User, UserId};
 
 use crate::extract::{JsonBody, PathParams, QueryParams};
-use crate::routes::dto;
 use crate::routing::Routes;
+use crate::shared::identity::{self as dto, SearchQuery};
 use crate::{ApiError, AppState, CurrentUser};
 
 /// The routes of this area; every one is behind authentication.
@@ -46,45 +46,6 @@ pub(crate) fn routes() -> Routes {
         .patch("/api/orgs/{org_id}/users/{user_id}", org_update_user)
         .body(r#"{"role":"Editor"}"#)
         .delete("/api/orgs/{org_id}/users/{user_id}", org_remove_user)
-}
-
-/// The query of the searches of orgs, teams and service accounts: Grafana's `query`, an
-/// exact `name`, `page` (from 1; smaller values mean 1) and `perpage` (1000 when absent or
-/// not positive). Numbers that do not parse count as absent, as in Grafana.
-#[derive(Deserialize, Default)]
-pub(crate) struct SearchQuery {
-    #[serde(default)]
-    query: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    page: Option<String>,
-    #[serde(default)]
-    perpage: Option<String>,
-}
-
-impl SearchQuery {
-    /// The page asked for.
-    pub(crate) fn paging(&self) -> Paging {
-        let number =
-            |value: &Option<String>| value.as_deref().and_then(|v| v.trim().parse::<i64>().ok());
-        let page = number(&self.page).unwrap_or(1).max(1);
-        let per_page = number(&self.perpage).filter(|n| *n > 0).unwrap_or(1000);
-        Paging::new(page.unsigned_abs(), per_page.unsigned_abs())
-    }
-
-    /// The search text; empty when absent.
-    pub(crate) fn text(&self) -> &str {
-        self.query.as_deref().unwrap_or_default().trim()
-    }
-
-    /// The exact name asked for, if any.
-    pub(crate) fn name(&self) -> Option<&str> {
-        self.name
-            .as_deref()
-            .map(str::trim)
-            .filter(|name| !name.is_empty())
-    }
 }
 
 /// The body of `PUT /api/org`, `POST /api/orgs` and `PUT /api/orgs/:id`.

@@ -5,22 +5,20 @@
 //! `tandem-dashboards`, so two instances saving the same version at once give one 200 and
 //! one 412 `version-mismatch`, never two successes.
 
-use std::collections::HashMap;
-
 use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tandem_dashboards::{
-    Dashboard, DashboardId, DashboardUid, Error, FolderRef, SaveDashboard, UserId, Version,
-    VersionInfo, VersionQuery,
+    Dashboard, DashboardId, DashboardUid, Error, FolderRef, SaveDashboard, Version, VersionInfo,
+    VersionQuery,
 };
 use tandem_sessions::Role;
 
 use crate::extract::{JsonBody, PathParams, QueryParams};
-use crate::routes::dto::rfc3339;
-use crate::routes::folders::folder_url;
 use crate::routing::Routes;
+use crate::shared::content::{Logins, dashboard_url, folder_url, org, user};
+use crate::shared::identity::rfc3339;
 use crate::{ApiError, AppState, CurrentUser};
 
 /// The routes of this area; every one is behind authentication.
@@ -341,47 +339,6 @@ async fn unstar(
         .unstar(user(&current), org(&current), &DashboardUid::from(uid))
         .await?;
     Ok(Json(json!({ "message": "Dashboard unstarred" })))
-}
-
-/// The org a request acts in, as the dashboards domain numbers it.
-pub(crate) fn org(current: &CurrentUser) -> tandem_dashboards::OrgId {
-    tandem_dashboards::OrgId(current.org_id.0)
-}
-
-/// The caller, as the dashboards domain numbers users.
-pub(crate) fn user(current: &CurrentUser) -> UserId {
-    UserId(current.user.id.0)
-}
-
-/// The URL of a dashboard, under the server's sub-path.
-pub(crate) fn dashboard_url(state: &AppState, uid: &str, slug: &str) -> String {
-    format!("{}/d/{uid}/{slug}", state.sub_path())
-}
-
-/// The logins Grafana shows for who created or saved something, each looked up once per
-/// answer (a page of versions names the same few authors many times): `Anonymous` for the
-/// system (file provisioning) and for users that no longer exist.
-#[derive(Default)]
-pub(crate) struct Logins(HashMap<i64, String>);
-
-impl Logins {
-    pub(crate) async fn of(&mut self, state: &AppState, id: UserId) -> Result<String, ApiError> {
-        if let Some(login) = self.0.get(&id.0) {
-            return Ok(login.clone());
-        }
-        let user = if id.0 <= 0 {
-            None
-        } else {
-            state
-                .identity
-                .store()
-                .get_user(tandem_sessions::UserId(id.0))
-                .await?
-        };
-        let login = user.map_or_else(|| "Anonymous".to_owned(), |user| user.login);
-        self.0.insert(id.0, login.clone());
-        Ok(login)
-    }
 }
 
 /// Save errors in Grafana's table: an unknown folder is the caller's mistake (400) here,

@@ -5,10 +5,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tandem_sessions::{Error, OrgId, TokenId, UserUpdate};
+use tandem_sessions::{Error, OrgId, TokenId};
 
 use crate::extract::{JsonBody, PathParams};
-use crate::routes::dto;
+use crate::shared::identity::{self as dto, ProfileBody, update_error};
 use crate::{ApiError, AppState, CurrentUser};
 
 /// Only people have a profile, a password and sessions; service accounts do not.
@@ -26,56 +26,6 @@ fn person(current: &CurrentUser) -> Result<(), ApiError> {
 pub(crate) async fn get(current: CurrentUser) -> Result<Json<Value>, ApiError> {
     person(&current)?;
     Ok(Json(dto::user_profile(&current.user)))
-}
-
-/// The body of `PUT /api/user` and `PUT /api/users/:id`.
-#[derive(Deserialize)]
-pub(crate) struct ProfileBody {
-    #[serde(default)]
-    pub(crate) name: Option<String>,
-    #[serde(default)]
-    pub(crate) email: Option<String>,
-    #[serde(default)]
-    pub(crate) login: Option<String>,
-}
-
-impl ProfileBody {
-    /// The update, with Grafana's rule that an empty login becomes the email.
-    pub(crate) fn into_update(self) -> Result<UserUpdate, ApiError> {
-        let email = self
-            .email
-            .map(|email| email.trim().to_owned())
-            .filter(|email| !email.is_empty());
-        let mut login = self
-            .login
-            .map(|login| login.trim().to_owned())
-            .filter(|login| !login.is_empty());
-        if login.is_none() {
-            login = email.clone();
-        }
-        if login.is_none() && email.is_none() {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "Need to specify either username or email",
-            ));
-        }
-        Ok(UserUpdate {
-            login,
-            email,
-            name: self.name,
-        })
-    }
-}
-
-/// Maps a profile update's conflict to Grafana's message.
-pub(crate) fn update_error(err: Error) -> ApiError {
-    match err {
-        Error::Conflict(_) => ApiError::new(
-            StatusCode::CONFLICT,
-            "Update would result in user login conflict",
-        ),
-        other => other.into(),
-    }
 }
 
 /// `PUT /api/user`.

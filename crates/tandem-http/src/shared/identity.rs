@@ -1,7 +1,13 @@
-//! Grafana's JSON shapes of users, orgs and sessions, shared by the handlers.
+//! What the identity routes share: Grafana's JSON shapes of users, orgs, teams and
+//! sessions, the profile body, the search query of orgs, teams and service accounts, and
+//! the lookup of a person by id.
 
+use axum::http::StatusCode;
+use serde::Deserialize;
 use serde_json::{Value, json};
-use tandem_sessions::{Org, OrgUser, Role, Session, Team, User};
+use tandem_sessions::{Error, Org, OrgUser, Paging, Role, Session, Team, User, UserId, UserUpdate};
+
+use crate::{ApiError, AppState};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -160,4 +166,110 @@ fn browser(user_agent: &str) -> &'static str {
         .iter()
         .find(|(needle, _)| user_agent.contains(needle))
         .map_or("Other", |(_, family)| family)
+}
+
+/// The body of `PUT /api/user` and `PUT /api/users/:id`.
+#[derive(Deserialize)]
+pub(crate) struct ProfileBody {
+    #[serde(default)]
+    pub(crate) name: Option<String>,
+    #[serde(default)]
+    pub(crate) email: Option<String>,
+    #[serde(default)]
+    pub(crate) login: Option<String>,
+}
+
+impl ProfileBody {
+    /// The update, with Grafana's rule that an empty login becomes the email.
+    pub(crate) fn into_update(self) -> Result<UserUpdate, ApiError> {
+        let email = self
+            .email
+            .map(|email| email.trim().to_owned())
+            .filter(|email| !email.is_empty());
+        let mut login = self
+            .login
+            .map(|login| login.trim().to_owned())
+            .filter(|login| !login.is_empty());
+        if login.is_none() {
+            login = email.clone();
+        }
+        if login.is_none() && email.is_none() {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "Need to specify either username or email",
+            ));
+        }
+        Ok(UserUpdate {
+            login,
+            email,
+            name: self.name,
+        })
+    }
+}
+
+/// Maps a profile update's conflict to Grafana's message.
+pub(crate) fn update_error(err: Error) -> ApiError {
+    match err {
+        Error::Conflict(_) => ApiError::new(
+            StatusCode::CONFLICT,
+            "Update would result in user login conflict",
+        ),
+        other => other.into(),
+    }
+}
+
+/// The query of the searches of orgs, teams and service accounts: Grafana's `query`, an
+/// exact `name`, `page` (from 1; smaller values mean 1) and `perpage` (1000 when absent or
+/// not positive). Numbers that do not parse count as absent, as in Grafana.
+#[derive(Deserialize, Default)]
+pub(crate) struct SearchQuery {
+    #[serde(default)]
+    query: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    page: Option<String>,
+    #[serde(default)]
+    perpage: Option<String>,
+}
+
+impl SearchQuery {
+    /// The page asked for.
+    pub(crate) fn paging(&self) -> Paging {
+        let number =
+            |value: &Option<String>| value.as_deref().and_then(|v| v.trim().parse::<i64>().ok());
+        let page = number(&self.page).unwrap_or(1).max(1);
+        let per_page = number(&self.perpage).filter(|n| *n > 0).unwrap_or(1000);
+        Paging::new(page.unsigned_abs(), per_page.unsigned_abs())
+    }
+
+    /// The search text; empty when absent.
+    pub(crate) fn text(&self) -> &str {
+        self.query.as_deref().unwrap_or_default().trim()
+    }
+
+    /// The exact name asked for, if any.
+    pub(crate) fn name(&self) -> Option<&str> {
+        self.name
+            .as_deref()
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+    }
+}
+
+/// The person with this id: 404 `{"message":"user not found"}` for an unknown id or a
+/// service account.
+pub(crate) async fn person(state: &AppState, id: i64) -> Result<User, ApiError> {
+    state
+        .identity
+        .store()
+        .get_user(UserId(id))
+        .await?
+        .filter(|user| !user.is_service_account)
+        .ok_or_else(user_not_found)
+}
+
+/// Grafana's 404 for a user id or login it does not know.
+pub(crate) fn user_not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "user not found")
 }

@@ -6,15 +6,14 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tandem_sessions::{Paging, User, UserFilter, UserId};
+use tandem_sessions::{Paging, UserFilter};
 
 use crate::extract::{JsonBody, PathParams, QueryParams};
-use crate::routes::dto;
-use crate::routes::user::{ProfileBody, update_error};
 use crate::routing::Routes;
+use crate::shared::identity as dto;
+use crate::shared::identity::{ProfileBody, person, update_error, user_not_found};
 use crate::{ApiError, AppState, CurrentUser};
 
 /// The routes of the user directory; every one is behind authentication.
@@ -33,23 +32,6 @@ pub(crate) fn routes() -> Routes {
         .body(r#"{"name":"Name","email":"user@example.com","login":"user"}"#)
         .get("/api/users/{id}/orgs", orgs)
         .get("/api/users/{id}/teams", teams)
-}
-
-/// The person with this id: 404 `{"message":"user not found"}` for an unknown id or a
-/// service account.
-pub(crate) async fn person(state: &AppState, id: i64) -> Result<User, ApiError> {
-    state
-        .identity
-        .store()
-        .get_user(UserId(id))
-        .await?
-        .filter(|user| !user.is_service_account)
-        .ok_or_else(user_not_found)
-}
-
-/// Grafana's 404 for a user id or login it does not know.
-pub(crate) fn user_not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "user not found")
 }
 
 /// The query of `GET /api/users` and `/api/users/search`; Grafana's `sort` and filters are

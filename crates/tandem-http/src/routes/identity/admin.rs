@@ -11,9 +11,9 @@ use serde_json::{Value, json};
 use tandem_sessions::{CreateUser, Error, OrgId, Role, TokenId};
 
 use crate::extract::{JsonBody, PathParams};
-use crate::routes::dto;
-use crate::routes::users::person;
 use crate::routing::Routes;
+use crate::shared::identity as dto;
+use crate::shared::identity::person;
 use crate::{ApiError, AppState, CurrentUser};
 
 /// The routes of user administration; every one is behind authentication.

@@ -16,8 +16,8 @@ use tandem_dashboards::{FolderId, HitKind, SearchQuery};
 use tandem_sessions::Role;
 
 use crate::extract::QueryParams;
-use crate::routes::dashboards::{dashboard_url, org, user};
-use crate::routes::folders::folder_url;
+use crate::shared::content::folder_url;
+use crate::shared::content::{dashboard_url, org, user};
 use crate::{ApiError, AppState, CurrentUser};
 
 /// `GET /api/search` (and `/api/search/`).

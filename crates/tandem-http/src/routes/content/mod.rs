@@ -1,0 +1,5 @@
+//! Dashboards, their versions and stars, folders, and search.
+
+pub(crate) mod dashboards;
+pub(crate) mod folders;
+pub(crate) mod search;

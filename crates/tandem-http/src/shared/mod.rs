@@ -1,0 +1,5 @@
+//! What two or more route modules need, below all of them: route modules import from here
+//! and never from each other.
+
+pub(crate) mod content;
+pub(crate) mod identity;
