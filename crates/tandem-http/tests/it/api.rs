@@ -139,24 +139,35 @@ async fn metrics_count_requests_by_route_and_status() {
             .find(|line| line.starts_with(prefix))
             .map(str::to_owned)
     };
-    let health =
-        line(r#"tandem_http_requests_total{handler="/api/health",method="GET",status="200"}"#)
-            .unwrap_or_else(|| panic!("no health counter in:\n{text}"));
+    let health = line(
+        r#"grafana_http_request_duration_seconds_count{handler="/api/health",method="GET",status_code="200"}"#,
+    )
+    .unwrap_or_else(|| panic!("no health histogram in:\n{text}"));
     assert!(health.ends_with(" 3"), "{health}");
-    let unmatched =
-        line(r#"tandem_http_requests_total{handler="unmatched",method="GET",status="404"}"#);
+    let unmatched = line(
+        r#"grafana_http_request_duration_seconds_count{handler="unknown",method="GET",status_code="404"}"#,
+    );
     assert!(
         unmatched.is_some_and(|l| l.ends_with(" 1")),
         "unknown paths share one label:\n{text}"
     );
     assert!(
-        text.contains(r#"tandem_http_request_duration_seconds_bucket{handler="/api/health",method="GET",status="200",le="0.005"}"#),
+        text.contains(r#"grafana_http_request_duration_seconds_bucket{handler="/api/health",method="GET",status_code="200",le="0.005"}"#),
         "latency histogram:\n{text}"
+    );
+    assert!(
+        line(r#"grafana_api_response_status_total{code="200"}"#).is_some_and(|l| l.ends_with(" 3")),
+        "/api answers by status:\n{text}"
+    );
+    assert!(
+        line(r#"grafana_api_response_status_total{code="404"}"#).is_some_and(|l| l.ends_with(" 1")),
+        "/api answers by status:\n{text}"
     );
     for metric in [
         "process_resident_memory_bytes",
         "process_cpu_seconds_total",
-        "tandem_build_info",
+        "grafana_build_info{",
+        "grafana_http_request_in_flight 0",
     ] {
         assert!(text.contains(metric), "{metric} missing:\n{text}");
     }
