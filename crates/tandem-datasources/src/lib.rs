@@ -1,0 +1,38 @@
+//! Tandem's data sources: the registry every instance shares, the query clients, and
+//! Grafana's server-side expressions.
+//!
+//! [`DataSourceStore`] is the persistence, one transaction per write; [`SqlDataSourceStore`]
+//! implements it over `tandem_storage::Database`, sealing secrets with a key derived from
+//! `[security] secret_key`. Updates are a compare-and-swap on the version, so of two
+//! instances editing one data source exactly one wins and the other gets
+//! [`Error::VersionMismatch`].
+//!
+//! This crate knows nothing about HTTP (statuses, routes, JSON bodies are `tandem-http`'s)
+//! and reads no environment variables, and no files except the provisioning paths it is
+//! given.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+mod error;
+mod sql;
+mod store;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+mod types;
+
+pub use crate::error::{Error, Result};
+pub use crate::sql::{SEALER_PURPOSE, SqlDataSourceStore};
+pub use crate::store::{DataSourceStore, ProvisionDataSource, ProvisionOutcome};
+pub use crate::types::{
+    DataSource, DataSourceId, DataSourceKey, DataSourceSpec, DataSourceType, DataSourceUid,
+    MAX_JSON_DATA_BYTES, MAX_NAME_LEN, MAX_SECRET_LEN, MAX_SECRET_NAME_LEN, MAX_SECRETS,
+    MAX_SHORT_TEXT_LEN, MAX_UID_LEN, MAX_URL_LEN, NewDataSource, OrgId, SecureJsonData,
+    UpdateDataSource, ValidSpec, Version, validate_uid, validate_url,
+};
