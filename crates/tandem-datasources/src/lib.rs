@@ -21,15 +21,31 @@
 )]
 
 mod error;
+mod expr;
+mod frame;
+mod prometheus;
+mod query;
+mod service;
 mod sql;
 mod store;
+mod testdata;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+mod time;
 mod types;
 
 pub use crate::error::{Error, Result};
+pub use crate::expr::{Number, Pipeline, Series, Value};
+pub use crate::frame::{Field, FieldConfig, Frame, FrameMeta, Labels, Values};
+pub use crate::prometheus::HttpSettings;
+pub use crate::query::{
+    DEFAULT_INTERVAL_MS, DEFAULT_MAX_DATA_POINTS, DataSourceRef, EXPRESSION_UID, MAX_QUERIES,
+    MAX_REF_ID_LEN, Query, QueryError, QueryRequest, QueryResponse, QueryResult, QueryService,
+};
+pub use crate::service::{DataSourceService, DataSourceSettings, HealthCheck, HealthStatus};
 pub use crate::sql::{SEALER_PURPOSE, SqlDataSourceStore};
 pub use crate::store::{DataSourceStore, ProvisionDataSource, ProvisionOutcome};
+pub use crate::time::{TimeRange, format_interval, parse_duration_ms, parse_time, round_interval};
 pub use crate::types::{
     DataSource, DataSourceId, DataSourceKey, DataSourceSpec, DataSourceType, DataSourceUid,
     MAX_JSON_DATA_BYTES, MAX_NAME_LEN, MAX_SECRET_LEN, MAX_SECRET_NAME_LEN, MAX_SECRETS,
