@@ -1,1 +1,4 @@
+mod common;
+mod prometheus;
+mod query;
 mod store;
