@@ -24,6 +24,7 @@ mod error;
 mod expr;
 mod frame;
 mod prometheus;
+mod provisioning;
 mod query;
 mod service;
 mod sql;
@@ -38,6 +39,7 @@ pub use crate::error::{Error, Result};
 pub use crate::expr::{Number, Pipeline, Series, Value};
 pub use crate::frame::{Field, FieldConfig, Frame, FrameMeta, Labels, Values};
 pub use crate::prometheus::HttpSettings;
+pub use crate::provisioning::{DataSourceProvisioner, DataSourceProvisioning, ProvisioningReport};
 pub use crate::query::{
     DEFAULT_INTERVAL_MS, DEFAULT_MAX_DATA_POINTS, DataSourceRef, EXPRESSION_UID, MAX_QUERIES,
     MAX_REF_ID_LEN, Query, QueryError, QueryRequest, QueryResponse, QueryResult, QueryService,

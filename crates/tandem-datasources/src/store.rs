@@ -14,7 +14,8 @@ pub struct ProvisionDataSource {
     pub spec: DataSourceSpec,
     /// `editable`: whether the API may change it afterwards (`readOnly` is its negation).
     pub editable: bool,
-    /// The SHA-256 (hex) of the entry as read from the file, after variable expansion.
+    /// The SHA-256 (hex) of the entry as read from the file, after variable expansion,
+    /// without secret values: the store compares those with the sealed ones itself.
     pub checksum: String,
 }
 
@@ -71,8 +72,8 @@ pub trait DataSourceStore: Send + Sync {
     async fn delete(&self, org: OrgId, key: &DataSourceKey) -> Result<DataSource>;
 
     /// Provisions one entry of a provisioning file in one transaction: creates the data
-    /// source, updates it (read-only or not) when the recorded checksum differs, or does
-    /// nothing. Several instances provisioning the same entry at once make one row and one
+    /// source, updates it (read-only or not) when the recorded checksum differs or a secret
+    /// of the entry differs from the stored one, or does nothing. Several instances provisioning the same entry at once make one row and one
     /// version.
     async fn provision(&self, provision: ProvisionDataSource) -> Result<ProvisionOutcome>;
     /// Deletes a data source by name for a file's `deleteDatasources`, read-only or not;

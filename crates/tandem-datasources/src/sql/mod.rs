@@ -100,6 +100,18 @@ impl SqlDataSourceStore {
         ))
     }
 
+    /// Whether the row's secrets already have every value of `secrets`.
+    fn holds_secrets(&self, row: &data_source::Model, secrets: &SecureJsonData) -> Result<bool> {
+        if secrets.is_empty() {
+            return Ok(true);
+        }
+        let stored = self.open(&row.secure_json_data)?;
+        Ok(secrets
+            .0
+            .iter()
+            .all(|(key, value)| stored.0.get(key).is_some_and(|s| s == value)))
+    }
+
     /// Creates a row from a valid spec inside a transaction; `NameTaken`/`UidTaken` when
     /// another row of the org has either.
     async fn insert(
@@ -354,7 +366,11 @@ impl DataSourceStore for SqlDataSourceStore {
             {
                 return Err(Error::VersionMismatch);
             }
-            self.replace(&*tx, &current, spec, false, None).await
+            // An editable provisioned data source keeps its checksum, so the provisioner
+            // leaves the edit alone until the file itself changes.
+            let checksum = current.provisioned_checksum.clone();
+            self.replace(&*tx, &current, spec, false, checksum.as_deref())
+                .await
         })
         .await
     }
@@ -426,7 +442,10 @@ impl SqlDataSourceStore {
             let read_only = !provision.editable;
             let checksum = Some(provision.checksum.as_str());
             match existing {
-                Some(row) if row.provisioned_checksum.as_deref() == checksum => {
+                Some(row)
+                    if row.provisioned_checksum.as_deref() == checksum
+                        && self.holds_secrets(&row, &spec.spec.secure_json_data)? =>
+                {
                     Ok(ProvisionOutcome::Unchanged)
                 }
                 Some(row) => Ok(ProvisionOutcome::Updated(

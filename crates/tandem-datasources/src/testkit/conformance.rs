@@ -722,6 +722,26 @@ async fn provisioning_writes_only_changes(stores: &Stores) {
     assert_eq!(updated.url, "http://changed:9090");
     assert!(!updated.read_only, "editable now");
     assert_eq!(updated.uid.as_str(), "prov-uid");
+    // Same checksum, same secret: nothing to do; a changed secret value alone updates.
+    let same_secret = DataSourceSpec {
+        url: "http://changed:9090".to_owned(),
+        secure_json_data: [("basicAuthPassword", "from-file")].into_iter().collect(),
+        ..prometheus("Provisioned")
+    };
+    assert_eq!(
+        a.provision(provision(org, same_secret.clone(), true, "two"))
+            .await
+            .expect("provision"),
+        ProvisionOutcome::Unchanged
+    );
+    let rotated = DataSourceSpec {
+        secure_json_data: [("basicAuthPassword", "rotated")].into_iter().collect(),
+        ..same_secret
+    };
+    assert!(matches!(
+        a.provision(provision(org, rotated, true, "two")).await.expect("provision"),
+        ProvisionOutcome::Updated(ref ds) if ds.version == Version(3)
+    ));
     // A data source first created through the API is taken over by the file.
     let api = a
         .create(new(org, prometheus("From API")))
