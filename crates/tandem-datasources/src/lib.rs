@@ -1,15 +1,23 @@
 //! Tandem's data sources: the registry every instance shares, the query clients, and
 //! Grafana's server-side expressions.
 //!
-//! [`DataSourceStore`] is the persistence, one transaction per write; [`SqlDataSourceStore`]
-//! implements it over `tandem_storage::Database`, sealing secrets with a key derived from
-//! `[security] secret_key`. Updates are a compare-and-swap on the version, so of two
-//! instances editing one data source exactly one wins and the other gets
-//! [`Error::VersionMismatch`].
+//! - [`DataSourceStore`] is the persistence, one transaction per write;
+//!   [`SqlDataSourceStore`] implements it over `tandem_storage::Database`, sealing secrets
+//!   with a key derived from `[security] secret_key`. Updates are a compare-and-swap on the
+//!   version, so of two instances editing one data source exactly one wins and the other
+//!   gets [`Error::VersionMismatch`]; at most one data source per org is the default.
+//! - [`DataSourceService`] implements [`QueryService`]: a request of queries
+//!   (`prometheus`, `grafana-testdata-datasource`) and `__expr__` expressions
+//!   ([`Pipeline`]) answers one [`QueryResult`] of [`Frame`]s per refId, a failing query
+//!   failing alone. Clients are built from the row and cached by uid and version, so an
+//!   edit on any instance is used by the next query on every instance. It also runs
+//!   health checks.
+//! - [`DataSourceProvisioner`] applies Grafana's provisioning files
+//!   ([`DataSourceProvisioning`]) idempotently across instances.
 //!
-//! This crate knows nothing about HTTP (statuses, routes, JSON bodies are `tandem-http`'s)
-//! and reads no environment variables, and no files except the provisioning paths it is
-//! given.
+//! This crate knows nothing about HTTP routes and statuses (those are `tandem-http`'s; the
+//! only statuses here are the ones Grafana writes inside query results) and reads no
+//! environment variables, and no files except the provisioning paths it is given.
 #![cfg_attr(
     not(test),
     deny(

@@ -24,6 +24,8 @@ use crate::time::TimeRange;
 const MAX_POINTS: usize = 10_000;
 /// The most series `random_walk` makes.
 const MAX_SERIES: i64 = 1_000;
+/// The most points `random_walk` makes over all its series.
+const MAX_TOTAL_POINTS: i64 = 1_000_000;
 /// The largest CSV accepted in `csvContent` or `stringInput`, in bytes.
 const MAX_CSV_BYTES: usize = 1024 * 1024;
 /// The most rows of a CSV.
@@ -98,6 +100,12 @@ fn random_walk(query: &Query, range: TimeRange) -> Result<Vec<Frame>, QueryError
     let noise = optional_number(query, "noise")?.unwrap_or(0.0);
     let seed = optional_number(query, "seed")?;
     let labels = query.text("labels").unwrap_or("");
+    let per_series = (range.duration_ms() / interval).clamp(0, MAX_POINTS as i64);
+    if per_series.saturating_mul(series_count) > MAX_TOTAL_POINTS {
+        return Err(QueryError::bad_request(
+            "random_walk would make too many points: fewer series or a longer interval",
+        ));
+    }
     let mut frames = Vec::new();
     for index in 0..usize::try_from(series_count).unwrap_or(0) {
         let base = match seed {
@@ -602,6 +610,12 @@ mod tests {
             assert!(values.iter().flatten().all(|v| (0.0..=10.0).contains(v)));
         }
         assert_eq!(frames, run(model, 0, 100_000).unwrap(), "a seed repeats");
+        let huge =
+            json!({"refId":"A","scenarioId":"random_walk","seriesCount":1000,"intervalMs":1});
+        assert!(
+            run(huge, 0, 10_000_000).is_err(),
+            "ten million points are refused"
+        );
     }
 
     #[test]

@@ -20,6 +20,9 @@ use crate::query::QueryError;
 const MAX_EXPRESSION_LEN: usize = 10_000;
 /// The deepest nesting of parentheses and unary operators.
 const MAX_DEPTH: usize = 64;
+/// The most pairs a join of two sets may make (unlabelled sets join every item with every
+/// other).
+const MAX_JOINED: usize = 1_000_000;
 
 /// A parsed math expression.
 #[derive(Clone, Debug, PartialEq)]
@@ -216,7 +219,7 @@ fn eval(node: &Node, vars: &HashMap<String, Value>) -> Result<Operand, QueryErro
         Node::Var(name) => Operand::Set(crate::expr::input(vars, name)?.clone()),
         Node::Unary(op, inner) => map(eval(inner, vars)?, |v| op.apply(v)),
         Node::Call(function, inner) => map(eval(inner, vars)?, |v| function.apply(v)),
-        Node::Binary(op, a, b) => binary(*op, eval(a, vars)?, eval(b, vars)?),
+        Node::Binary(op, a, b) => binary(*op, eval(a, vars)?, eval(b, vars)?)?,
     })
 }
 
@@ -241,13 +244,13 @@ fn map(operand: Operand, f: impl Fn(Option<f64>) -> Option<f64>) -> Operand {
     }
 }
 
-fn binary(op: BinaryOp, a: Operand, b: Operand) -> Operand {
-    match (a, b) {
+fn binary(op: BinaryOp, a: Operand, b: Operand) -> Result<Operand, QueryError> {
+    Ok(match (a, b) {
         (Operand::Scalar(a), Operand::Scalar(b)) => Operand::Scalar(op.apply(a, b)),
         (Operand::Scalar(a), set) => map(set, |b| op.apply(a, b)),
         (set, Operand::Scalar(b)) => map(set, |a| op.apply(a, b)),
-        (Operand::Set(a), Operand::Set(b)) => Operand::Set(sets(op, a, b)),
-    }
+        (Operand::Set(a), Operand::Set(b)) => Operand::Set(sets(op, a, b)?),
+    })
 }
 
 /// One item of a set, for joining.
@@ -273,12 +276,12 @@ fn items(value: &Value) -> Vec<Item<'_>> {
     }
 }
 
-fn sets(op: BinaryOp, a: Value, b: Value) -> Value {
+fn sets(op: BinaryOp, a: Value, b: Value) -> Result<Value, QueryError> {
     if matches!(a, Value::NoData) || matches!(b, Value::NoData) {
-        return Value::NoData;
+        return Ok(Value::NoData);
     }
     let (left, right) = (items(&a), items(&b));
-    let pairs = union(&left, &right);
+    let pairs = union(&left, &right)?;
     let any_series = matches!(a, Value::Series(_)) || matches!(b, Value::Series(_));
     if any_series {
         let mut out = Vec::with_capacity(pairs.len());
@@ -287,7 +290,7 @@ fn sets(op: BinaryOp, a: Value, b: Value) -> Value {
                 out.push(combine_series(op, x, y, labels));
             }
         }
-        Value::Series(out)
+        Ok(Value::Series(out))
     } else {
         let mut out = Vec::with_capacity(pairs.len());
         for (i, j, labels) in pairs {
@@ -298,7 +301,7 @@ fn sets(op: BinaryOp, a: Value, b: Value) -> Value {
                 });
             }
         }
-        Value::Numbers(out)
+        Ok(Value::Numbers(out))
     }
 }
 
@@ -343,7 +346,9 @@ fn combine_series(op: BinaryOp, a: &Item<'_>, b: &Item<'_>, labels: Labels) -> S
 }
 
 /// Grafana's label join: the pairs `(i, j, labels)` in Grafana's order (by `i`, then `j`).
-fn union(a: &[Item<'_>], b: &[Item<'_>]) -> Vec<(usize, usize, Labels)> {
+fn union(a: &[Item<'_>], b: &[Item<'_>]) -> Result<Vec<(usize, usize, Labels)>, QueryError> {
+    let too_many =
+        || QueryError::bad_request("math expression: the join of the two sets is too large");
     // Equal label sets are found by hash; only sets of other sizes need the subset test.
     let mut exact: HashMap<&Labels, Vec<usize>> = HashMap::new();
     let mut unlabelled = Vec::new();
@@ -361,6 +366,9 @@ fn union(a: &[Item<'_>], b: &[Item<'_>]) -> Vec<(usize, usize, Labels)> {
     for (i, item) in a.iter().enumerate() {
         let labels = item.labels();
         if labels.is_empty() {
+            if pairs.len() + b.len() > MAX_JOINED {
+                return Err(too_many());
+            }
             pairs.extend(
                 b.iter()
                     .enumerate()
@@ -396,12 +404,15 @@ fn union(a: &[Item<'_>], b: &[Item<'_>]) -> Vec<(usize, usize, Labels)> {
         }
         matched.sort_by_key(|(j, _)| *j);
         pairs.extend(matched.into_iter().map(|(j, l)| (i, j, l)));
+        if pairs.len() > MAX_JOINED {
+            return Err(too_many());
+        }
     }
     if pairs.is_empty() && a.len() == 1 && b.len() == 1 {
         // Grafana joins a lone item with a lone item whatever their labels, dropping them.
         pairs.push((0, 0, Labels::new()));
     }
-    pairs
+    Ok(pairs)
 }
 
 /// Whether every label of `small` is in `big` with the same value.
@@ -751,6 +762,18 @@ mod tests {
             Value::Numbers(vec![])
         );
         assert_eq!(eval_text("$N + 1", &[("N", Value::NoData)]), Value::NoData);
+    }
+
+    #[test]
+    fn joins_are_bounded() {
+        let many = Value::Numbers((0..1_001).map(|_| number(&[], Some(1.0))).collect());
+        let vars: HashMap<String, Value> =
+            [("A".to_owned(), many.clone()), ("B".to_owned(), many)].into();
+        let result = Expression::parse("$A + $B").unwrap().evaluate(&vars);
+        assert!(
+            matches!(result, Err(QueryError { status: 400, .. })),
+            "a million pairs are refused"
+        );
     }
 
     #[test]
