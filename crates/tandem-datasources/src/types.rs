@@ -346,31 +346,50 @@ fn serialize_fields<S: serde::Serializer>(
 #[serde(rename_all = "camelCase", default)]
 pub struct DataSourceSpec {
     /// The name: required, trimmed, at most [`MAX_NAME_LEN`] characters.
+    #[serde(deserialize_with = "null_as_default")]
     pub name: String,
     /// The type (plugin id); see [`DataSourceType::parse`].
     #[serde(rename = "type")]
+    #[serde(deserialize_with = "null_as_default")]
     pub kind: String,
     /// `proxy` (the default when empty) or `direct`.
+    #[serde(deserialize_with = "null_as_default")]
     pub access: String,
     /// The URL; a Prometheus data source needs an absolute `http`/`https` URL.
+    #[serde(deserialize_with = "null_as_default")]
     pub url: String,
     /// `user`.
+    #[serde(deserialize_with = "null_as_default")]
     pub user: String,
     /// `database`.
+    #[serde(deserialize_with = "null_as_default")]
     pub database: String,
     /// `basicAuth`.
+    #[serde(deserialize_with = "null_as_default")]
     pub basic_auth: bool,
     /// `basicAuthUser`.
+    #[serde(deserialize_with = "null_as_default")]
     pub basic_auth_user: String,
     /// `withCredentials`.
+    #[serde(deserialize_with = "null_as_default")]
     pub with_credentials: bool,
     /// `isDefault`: making it the default takes the flag from the org's previous default.
+    #[serde(deserialize_with = "null_as_default")]
     pub is_default: bool,
     /// `jsonData`: a JSON object (null is `{}`), at most [`MAX_JSON_DATA_BYTES`].
     pub json_data: serde_json::Value,
     /// `secureJsonData`: secrets to set. On an update, keys given replace the stored ones
     /// (an empty value clears one) and keys not given are kept, as Grafana does.
     pub secure_json_data: SecureJsonData,
+}
+
+/// `null` as the type's default: clients post back what they read, `null`s included.
+fn null_as_default<'de, D, T>(deserializer: D) -> std::result::Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// A valid [`DataSourceSpec`], as [`DataSourceSpec::validate`] returns it.
