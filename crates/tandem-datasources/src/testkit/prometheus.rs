@@ -54,6 +54,17 @@ impl TestPrometheus {
     /// added when missing). `None`, after saying so, when the binaries are not installed;
     /// panics when they are required or the start fails.
     pub async fn start(openmetrics: &str, options: PrometheusOptions) -> Option<TestPrometheus> {
+        TestPrometheus::start_on_ports(openmetrics, options, std::iter::repeat_with(free_port))
+            .await
+    }
+
+    /// [`TestPrometheus::start`] trying the ports `ports` yields, in order (at most
+    /// ten); tests of the kit itself use it to hand it a port that is taken.
+    pub async fn start_on_ports(
+        openmetrics: &str,
+        options: PrometheusOptions,
+        ports: impl IntoIterator<Item = u16>,
+    ) -> Option<TestPrometheus> {
         let (prometheus, promtool) = binaries()?;
         let dir = std::env::temp_dir().join(format!(
             "tandem-prometheus-{}-{:016x}",
@@ -92,8 +103,7 @@ impl TestPrometheus {
             .expect("write the web config");
         }
         let version = version(&prometheus).await;
-        for attempt in 1..=PORT_ATTEMPTS {
-            let port = free_port();
+        for (attempt, port) in (1..=PORT_ATTEMPTS).zip(ports) {
             let mut command = Command::new(&prometheus);
             command
                 .arg(format!("--config.file={}", config.display()))

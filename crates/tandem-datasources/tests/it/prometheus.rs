@@ -310,3 +310,29 @@ async fn basic_auth_and_custom_headers_reach_the_server() {
         .expect("health");
     assert_eq!(refused.status, HealthStatus::Error);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_port_is_skipped_for_another() {
+    // Something else listens on the first port offered (and never answers).
+    let squatter = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let taken = squatter.local_addr().expect("addr").port();
+    let free = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        probe.local_addr().expect("addr").port()
+    };
+    let Some(prometheus) =
+        TestPrometheus::start_on_ports(&data(), PrometheusOptions::default(), [taken, free]).await
+    else {
+        return;
+    };
+    assert_eq!(prometheus.url(), format!("http://127.0.0.1:{free}"));
+    let answer = reqwest::get(format!(
+        "{}/api/v1/query?query=tandem_value&time={}",
+        prometheus.url(),
+        T0 + 600
+    ))
+    .await
+    .expect("query");
+    assert!(answer.status().is_success());
+    drop(squatter);
+}
