@@ -25,8 +25,9 @@ pub enum Error {
     #[error("Datasource has already been updated by someone else. Please reload and try again")]
     VersionMismatch,
     /// The data source was provisioned from a file without `editable: true`, so the API may
-    /// neither change nor delete it (Grafana: 403).
-    #[error("Cannot modify read-only data source")]
+    /// neither change nor delete it (Grafana: 403 with this message on an update, and
+    /// "Cannot delete read-only data source" on a deletion).
+    #[error("Cannot update read-only data source")]
     ReadOnly,
     /// The data source type is not one Tandem can query (Grafana: 400).
     #[error("unknown data source type {0:?}")]
