@@ -20,6 +20,19 @@ pub(crate) fn bytewise(mut column: ColumnDef, backend: DbBackend) -> ColumnDef {
     column
 }
 
+/// A `NOT NULL` text column for documents that may exceed MySQL's 64 KiB `TEXT`:
+/// `LONGTEXT` on MySQL, `TEXT` elsewhere.
+pub(crate) fn document(name: &'static str, backend: DbBackend) -> ColumnDef {
+    if backend == DbBackend::MySql {
+        ColumnDef::new(name)
+            .custom(Alias::new("LONGTEXT"))
+            .not_null()
+            .to_owned()
+    } else {
+        sea_orm_migration::schema::text(name)
+    }
+}
+
 /// A unique index, created unless it exists.
 pub(crate) async fn unique(
     manager: &SchemaManager<'_>,

@@ -24,6 +24,7 @@ mod ddl;
 mod m20261125_000001_ha_core;
 mod m20261125_000002_identity;
 mod m20261125_000003_dashboards;
+mod m20261202_000004_datasources;
 
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_ha_core::Migration),
             Box::new(m20261125_000002_identity::Migration),
             Box::new(m20261125_000003_dashboards::Migration),
+            Box::new(m20261202_000004_datasources::Migration),
         ]
     }
 }

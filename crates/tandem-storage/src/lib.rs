@@ -11,7 +11,8 @@
 //! implementation (`Sql*`); the `testkit` feature exports a conformance suite that any
 //! other implementation can run.
 //!
-//! [`input`] is the input policy every crate applies to values from clients.
+//! [`input`] is the input policy every crate applies to values from clients; [`secrets`]
+//! seals secrets at rest with a key derived from `[security] secret_key`.
 //!
 //! This crate knows nothing about HTTP and reads no files or environment variables: it
 //! receives typed [`DatabaseSettings`].
@@ -38,6 +39,7 @@ mod jobs;
 mod lease;
 mod membership;
 mod migrate;
+pub mod secrets;
 mod server_lock;
 mod settings;
 #[cfg(feature = "testkit")]
@@ -51,6 +53,7 @@ pub use crate::jobs::{ClusterJobs, JobsHandle};
 pub use crate::lease::{Lease, Leases, MAX_LEASE_NAME_LEN, SqlLeases};
 pub use crate::membership::{Heartbeat, Instance, Membership, Peer, SqlMembership};
 pub use crate::migrate::MigrationOptions;
+pub use crate::secrets::{SealError, Sealer, Secret};
 pub use crate::server_lock::{ServerLock, ServerLockExt, SqlServerLock};
 pub use crate::settings::{Backend, DatabaseSettings, Location, redact_url};
 

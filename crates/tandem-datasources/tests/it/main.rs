@@ -1,0 +1,5 @@
+mod common;
+mod prometheus;
+mod provisioning;
+mod query;
+mod store;
