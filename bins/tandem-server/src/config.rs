@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tandem_dashboards::{DashboardSettings, ProvisioningConfig};
+use tandem_datasources::{DataSourceProvisioning, DataSourceSettings, HttpSettings};
 use tandem_http::{AuthSettings, ClusterSettings, SameSite, ServerSettings, Settings};
 use tandem_sessions::SessionSettings;
 use tandem_storage::{Backend, DatabaseSettings, Location, redact_url};
@@ -63,8 +64,11 @@ pub(crate) const KEYS: &[Key] = &[
     key("server", "max_request_body_bytes", "10485760", "larger request bodies get 413"),
     key("server", "max_connections", "4096", "further connections wait"),
     key("paths", "data", "data", "directory for Tandem's files"),
-    key("paths", "provisioning", "conf/provisioning", "dashboards/*.yaml providers are read here"),
+    key("paths", "provisioning", "conf/provisioning", "dashboards/ and datasources/*.yaml are read here"),
     key("dashboards", "versions_to_keep", "20", "versions kept per dashboard; at least 1"),
+    key("dataproxy", "timeout", "30", "seconds a data source query may take"),
+    key("dataproxy", "dialTimeout", "10", "seconds connecting to a data source may take"),
+    key("dataproxy", "response_limit", "0", "largest data source answer in bytes; 0 = 256 MiB"),
     key("database", "type", "sqlite3", "sqlite3, postgres or mysql"),
     key("database", "host", "127.0.0.1:3306", "server host:port (5432 for postgres)"),
     key("database", "name", "grafana", "database name"),
@@ -205,6 +209,8 @@ pub(crate) enum ConfigError {
     Layering(::config::ConfigError),
     /// The dashboard provisioning files cannot be used.
     Provisioning(tandem_dashboards::Error),
+    /// The data source provisioning files cannot be used.
+    DataSourceProvisioning(tandem_datasources::Error),
 }
 
 impl fmt::Display for ConfigError {
@@ -263,6 +269,7 @@ impl fmt::Display for ConfigError {
             }
             ConfigError::Layering(err) => write!(f, "cannot layer the configuration: {err}"),
             ConfigError::Provisioning(err) => write!(f, "{err}"),
+            ConfigError::DataSourceProvisioning(err) => write!(f, "{err}"),
         }
     }
 }
@@ -426,6 +433,9 @@ fn load_from(
     settings.provisioning =
         ProvisioningConfig::load_dir(&provisioning.join("dashboards"), |name| env(name))
             .map_err(ConfigError::Provisioning)?;
+    settings.datasource_provisioning =
+        DataSourceProvisioning::load_dir(&provisioning.join("datasources"), |name| env(name))
+            .map_err(ConfigError::DataSourceProvisioning)?;
     Ok(Loaded {
         settings,
         log,
@@ -557,9 +567,39 @@ fn settings(values: &Values) -> Result<(Settings, LogSettings, Vec<String>), Con
         identity,
         dashboards: DashboardSettings { versions_to_keep },
         provisioning: ProvisioningConfig::default(),
+        datasources: datasources(values)?,
+        datasource_provisioning: DataSourceProvisioning::default(),
     };
     Ok((settings, log, warnings))
 }
+
+/// The `[dataproxy]` keys: how data sources are queried.
+fn datasources(values: &Values) -> Result<DataSourceSettings, ConfigError> {
+    let timeout: u32 = values.get("dataproxy", "timeout")?;
+    let dial_timeout: u32 = values.get("dataproxy", "dialTimeout")?;
+    if timeout == 0 {
+        return Err(values.invalid("dataproxy", "timeout", "a number of seconds above 0"));
+    }
+    if dial_timeout == 0 {
+        return Err(values.invalid("dataproxy", "dialTimeout", "a number of seconds above 0"));
+    }
+    let response_limit: usize = values.get("dataproxy", "response_limit")?;
+    Ok(DataSourceSettings {
+        http: HttpSettings {
+            timeout: Duration::from_secs(u64::from(timeout)),
+            connect_timeout: Duration::from_secs(u64::from(dial_timeout)),
+            // Grafana's 0 is "no limit"; Tandem still keeps one, as every buffer has.
+            response_limit: match response_limit {
+                0 => DEFAULT_RESPONSE_LIMIT,
+                limit => limit,
+            },
+        },
+        ..DataSourceSettings::default()
+    })
+}
+
+/// The largest data source answer read when `[dataproxy] response_limit` is 0.
+const DEFAULT_RESPONSE_LIMIT: usize = 256 * 1024 * 1024;
 
 /// The `[security]` and `[auth]` keys of sessions, logins and the admin user.
 fn identity(values: &Values) -> Result<SessionSettings, ConfigError> {
@@ -1492,6 +1532,64 @@ mod tests {
         std::fs::write(dir.join("dashboards/b.yml"), provider).expect("a second file");
         check_error("", &env, "provider name \"files\" is used more than once");
         std::fs::remove_dir_all(&dir).expect("clean up");
+    }
+
+    #[test]
+    fn data_sources_are_read_from_the_provisioning_directory() {
+        let dir = std::env::temp_dir().join(format!(
+            "tandem-server-ds-provisioning-{}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(dir.join("datasources")).expect("a provisioning directory");
+        let file = "apiVersion: 1\ndatasources:\n  - name: Prom\n    type: prometheus\n    \
+                    url: http://${PROM_HOST}:9090\n    secureJsonData:\n      \
+                    basicAuthPassword: $PROM_PASSWORD\n";
+        std::fs::write(dir.join("datasources/a.yaml"), file).expect("a file");
+        let env = [
+            ("GF_PATHS_PROVISIONING", dir.to_str().expect("a UTF-8 path")),
+            ("PROM_HOST", "prometheus.internal"),
+            ("PROM_PASSWORD", "s3cret"),
+        ];
+        let settings = loaded("", &env);
+        let entries = &settings.datasource_provisioning.datasources;
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].spec.name, "Prom");
+        assert_eq!(entries[0].spec.url, "http://prometheus.internal:9090");
+        assert_eq!(
+            entries[0].spec.secure_json_data.get("basicAuthPassword"),
+            Some("s3cret")
+        );
+        std::fs::write(dir.join("datasources/b.yaml"), "apiVersion: [\n").expect("a bad file");
+        check_error("", &env, "b.yaml");
+        std::fs::remove_dir_all(&dir).expect("clean up");
+    }
+
+    #[test]
+    fn dataproxy_keys_set_how_data_sources_are_queried() {
+        let defaults = loaded("", &[]).datasources.http;
+        assert_eq!(defaults.timeout, Duration::from_secs(30));
+        assert_eq!(defaults.connect_timeout, Duration::from_secs(10));
+        assert_eq!(defaults.response_limit, 256 * 1024 * 1024);
+        let settings = loaded(
+            "[dataproxy]\ntimeout = 7\ndialTimeout = 3\nresponse_limit = 1024\n",
+            &[],
+        );
+        assert_eq!(settings.datasources.http.timeout, Duration::from_secs(7));
+        assert_eq!(
+            settings.datasources.http.connect_timeout,
+            Duration::from_secs(3)
+        );
+        assert_eq!(settings.datasources.http.response_limit, 1024);
+        let from_env = loaded("", &[("GF_DATAPROXY_DIALTIMEOUT", "4")]);
+        assert_eq!(
+            from_env.datasources.http.connect_timeout,
+            Duration::from_secs(4)
+        );
+        check_error(
+            "[dataproxy]\ntimeout = 0\n",
+            &[],
+            "[dataproxy] timeout: expected a number of seconds above 0",
+        );
     }
 
     #[test]

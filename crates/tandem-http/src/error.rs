@@ -24,6 +24,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The data source provisioning files could not be applied.
+    #[error("cannot provision data sources: {0}")]
+    DataSources(#[source] tandem_datasources::Error),
     /// The Prometheus registry could not be built.
     #[error("cannot register the metrics: {0}")]
     Metrics(#[source] prometheus::Error),
@@ -174,6 +177,29 @@ impl From<tandem_dashboards::Error> for ApiError {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
             }
         }
+    }
+}
+
+impl From<tandem_datasources::Error> for ApiError {
+    fn from(err: tandem_datasources::Error) -> ApiError {
+        use tandem_datasources::Error as E;
+        let code = match &err {
+            E::NotFound => StatusCode::NOT_FOUND,
+            E::NameTaken | E::UidTaken | E::VersionMismatch => StatusCode::CONFLICT,
+            E::ReadOnly => StatusCode::FORBIDDEN,
+            E::UnknownType(_) | E::Invalid(_) | E::Input(_) => StatusCode::BAD_REQUEST,
+            E::Storage(_) | E::Secrets(_) | E::Io { .. } | E::InvalidProvisioningConfig(_) => {
+                return match err {
+                    E::Storage(err) => ApiError::from(err),
+                    other => {
+                        // A key or a file of the server's is at fault; the cause is logged.
+                        tracing::error!(error = %other, "data sources error while serving a request");
+                        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
+                    }
+                };
+            }
+        };
+        ApiError::new(code, err.to_string())
     }
 }
 

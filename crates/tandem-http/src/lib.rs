@@ -167,6 +167,7 @@ fn api_routes() -> (Routes, Routes) {
         .merge(service_accounts::routes())
         .merge(dashboards::routes())
         .merge(folders::routes())
+        .merge(crate::routes::datasources::routes())
         .get("/api/search", search::search)
         .query(SEARCH_EXAMPLE)
         .get("/api/search/", search::search)

@@ -5,6 +5,9 @@ use std::time::Duration;
 use tandem_dashboards::{
     DashboardEvent, DashboardEvents, DashboardStore, Dashboards, Provisioner, SqlDashboardStore,
 };
+use tandem_datasources::{
+    DataSourceProvisioner, DataSourceService, DataSourceStore, SqlDataSourceStore,
+};
 use tandem_sessions::{Identity, SessionStore, SqlSessionStore};
 use tandem_storage::{
     Cache, ClusterJobs, Database, Heartbeat, Instance, JobsHandle, Membership, MigrationOptions,
@@ -138,6 +141,27 @@ impl Server {
                 async move { retention.run_retention().await }
             },
         );
+        let datasource_store: Arc<dyn DataSourceStore> = Arc::new(SqlDataSourceStore::new(
+            db.clone(),
+            &settings.identity.secret_key,
+        ));
+        let datasources =
+            DataSourceService::new(datasource_store.clone(), settings.datasources.clone());
+        // Every instance applies the files at start; the store makes that idempotent.
+        let report = DataSourceProvisioner::new(datasource_store)
+            .apply(&settings.datasource_provisioning)
+            .await
+            .map_err(Error::DataSources)?;
+        if report.created + report.updated + report.deleted + report.failed > 0 {
+            tracing::info!(
+                created = report.created,
+                updated = report.updated,
+                unchanged = report.unchanged,
+                deleted = report.deleted,
+                failed = report.failed,
+                "provisioned data sources"
+            );
+        }
         let jobs = jobs.start();
         let shutdown = CancellationToken::new();
         let provisioning = start_provisioning(&settings, &dashboards, shutdown.clone()).await;
@@ -155,6 +179,7 @@ impl Server {
             identity,
             auth: Arc::new(settings.auth.clone()),
             dashboards,
+            datasources,
         });
         let router = crate::router(state);
         let serving = tokio::spawn(crate::serve(

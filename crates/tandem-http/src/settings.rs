@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use tandem_dashboards::{DashboardSettings, ProvisioningConfig};
+use tandem_datasources::{DataSourceProvisioning, DataSourceSettings};
 use tandem_sessions::SessionSettings;
 use tandem_storage::DatabaseSettings;
 
@@ -24,6 +25,11 @@ pub struct Settings {
     /// The dashboard providers of `<[paths] provisioning>/dashboards/*.yaml`, as the
     /// binary read them; none by default.
     pub provisioning: ProvisioningConfig,
+    /// `[dataproxy]`: how data sources are queried.
+    pub datasources: DataSourceSettings,
+    /// The data sources of `<[paths] provisioning>/datasources/*.yaml`, as the binary read
+    /// them (variables expanded); applied at every start, as Grafana does.
+    pub datasource_provisioning: DataSourceProvisioning,
 }
 
 /// `[server]` settings.

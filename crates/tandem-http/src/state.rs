@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tandem_dashboards::Dashboards;
+use tandem_datasources::DataSourceService;
 use tandem_sessions::Identity;
 use tandem_storage::{Database, Membership};
 
@@ -55,6 +56,8 @@ pub struct AppStateParts {
     pub auth: Arc<crate::AuthSettings>,
     /// Folders, dashboards, versions, stars and search.
     pub dashboards: Dashboards,
+    /// Data sources and the queries and expressions over them.
+    pub datasources: DataSourceService,
 }
 
 impl AppStateParts {

@@ -2,4 +2,5 @@
 //! declares its routes (`routes()`) and imports only from the modules below the routes.
 
 pub(crate) mod content;
+pub(crate) mod datasources;
 pub(crate) mod identity;

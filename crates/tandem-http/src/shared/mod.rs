@@ -2,4 +2,5 @@
 //! and never from each other.
 
 pub(crate) mod content;
+pub(crate) mod datasources;
 pub(crate) mod identity;
