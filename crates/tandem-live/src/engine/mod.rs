@@ -9,6 +9,7 @@
 //! subscriber recover, so nothing buffers without bound.
 
 pub mod local;
+pub mod redis;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -275,6 +276,11 @@ impl EngineHealth {
         self.down.store(false, Ordering::Release);
     }
 
+    /// Marks the engine down while it connects for the first time (not a loss).
+    pub fn set_connecting(&self) {
+        self.down.store(true, Ordering::Release);
+    }
+
     /// Marks the engine down, counting a loss when it was up.
     pub fn set_down(&self) {
         if !self.down.swap(true, Ordering::AcqRel) {
@@ -284,7 +290,6 @@ impl EngineHealth {
 }
 
 /// Exponential backoff for reconnects: 100 ms doubling to 5 s, with jitter.
-#[allow(dead_code, reason = "for the redis and postgres engines")]
 pub(crate) fn reconnect_delay(attempt: u32) -> Duration {
     use rand::RngExt;
     let base = 100u64.saturating_mul(1 << attempt.min(6)).min(5_000);
@@ -306,19 +311,17 @@ pub(crate) fn new_epoch() -> String {
 }
 
 /// Milliseconds since the epoch.
-#[allow(dead_code, reason = "for the redis and postgres engines")]
 pub(crate) fn now_ms() -> i64 {
     tandem_storage::now_ms()
 }
 
 /// `duration` in milliseconds, saturating.
-#[allow(dead_code, reason = "for the redis and postgres engines")]
 pub(crate) fn ms(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Parses stored JSON back into a payload.
-#[allow(dead_code, reason = "for the redis and postgres engines")]
+#[allow(dead_code, reason = "for the postgres engine")]
 pub(crate) fn raw(json: String) -> Result<Box<RawValue>> {
     RawValue::from_string(json).map_err(|err| crate::Error::EngineData(err.to_string()))
 }

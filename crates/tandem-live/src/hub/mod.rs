@@ -22,6 +22,7 @@ pub use crate::hub::session::Connection;
 use crate::authorizer::{Action, ChannelAuthorizer, ClientInfo, Role};
 use crate::channel::{Channel, ChannelError, ChannelKind, OrgId, TestStream};
 use crate::engine::local::{LocalBroker, LocalEngine};
+use crate::engine::redis::RedisEngine;
 use crate::engine::{
     Engine, EngineEvent, EngineHealth, EventSink, HistoryPolicy, PresenceEntry, Publication,
 };
@@ -184,8 +185,11 @@ impl Hub {
         let (sink, events) = EventSink::new(settings.engine_event_queue, health.clone());
         let engine: Arc<dyn Engine> = match settings.ha_engine {
             HaEngine::Local => Arc::new(LocalEngine::new(local_broker.unwrap_or_default(), sink)),
-            HaEngine::Redis | HaEngine::Postgres => {
-                let _ = (database, &tasks);
+            HaEngine::Redis => {
+                Arc::new(RedisEngine::start(&settings, sink, &tasks, &cancel).await?)
+            }
+            HaEngine::Postgres => {
+                let _ = database;
                 return Err(Error::InvalidSettings(format!(
                     "the {} engine is not built yet",
                     settings.ha_engine

@@ -5,4 +5,5 @@ mod fanout;
 mod history;
 mod presence;
 mod protocol;
+mod restart;
 mod streams;
