@@ -9,6 +9,7 @@
 //! subscriber recover, so nothing buffers without bound.
 
 pub mod local;
+pub mod postgres;
 pub mod redis;
 
 use std::sync::Arc;
@@ -321,7 +322,6 @@ pub(crate) fn ms(duration: Duration) -> i64 {
 }
 
 /// Parses stored JSON back into a payload.
-#[allow(dead_code, reason = "for the postgres engine")]
 pub(crate) fn raw(json: String) -> Result<Box<RawValue>> {
     RawValue::from_string(json).map_err(|err| crate::Error::EngineData(err.to_string()))
 }

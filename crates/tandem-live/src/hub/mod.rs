@@ -22,6 +22,7 @@ pub use crate::hub::session::Connection;
 use crate::authorizer::{Action, ChannelAuthorizer, ClientInfo, Role};
 use crate::channel::{Channel, ChannelError, ChannelKind, OrgId, TestStream};
 use crate::engine::local::{LocalBroker, LocalEngine};
+use crate::engine::postgres::PostgresEngine;
 use crate::engine::redis::RedisEngine;
 use crate::engine::{
     Engine, EngineEvent, EngineHealth, EventSink, HistoryPolicy, PresenceEntry, Publication,
@@ -189,11 +190,10 @@ impl Hub {
                 Arc::new(RedisEngine::start(&settings, sink, &tasks, &cancel).await?)
             }
             HaEngine::Postgres => {
-                let _ = database;
-                return Err(Error::InvalidSettings(format!(
-                    "the {} engine is not built yet",
-                    settings.ha_engine
-                )));
+                let database = database.ok_or_else(|| {
+                    Error::InvalidSettings("ha_engine = postgres needs the database".into())
+                })?;
+                Arc::new(PostgresEngine::start(database, &settings, sink, &tasks, &cancel).await?)
             }
         };
         let counters = Arc::new(Counters::default());

@@ -141,3 +141,25 @@ engine_tests!(
         hub.shutdown().await;
     }
 );
+
+engine_tests!(large_publications_cross_hubs, |env: TestEnv| async move {
+    // Over PostgreSQL's 8000-byte NOTIFY limit, with and without history.
+    let a = env.hub("a").await;
+    let b = env.hub("b").await;
+    let big = "x".repeat(20_000);
+    for channel in ["1/grafana/broadcast/big", "1/grafana/dashboard/uid/big"] {
+        let mut client = TestClient::connect(&b, viewer(1)).await;
+        client.subscribe(channel).await;
+        let data = serde_json::value::to_raw_value(&json!({"uid": "big", "blob": big})).unwrap();
+        a.publish(&Channel::parse_wire(channel).unwrap(), &data)
+            .await
+            .unwrap();
+        let publication = client.publication(channel).await;
+        assert_eq!(
+            publication["data"]["blob"].as_str().map(str::len),
+            Some(20_000)
+        );
+    }
+    a.shutdown().await;
+    b.shutdown().await;
+});

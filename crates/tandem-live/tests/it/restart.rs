@@ -5,7 +5,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde_json::json;
-use tandem_live::testkit::{DEADLINE, PrivateRedis, TestClient, TestEnv, wait_until};
+use tandem_live::testkit::{
+    DEADLINE, PrivatePostgres, PrivateRedis, TestClient, TestEnv, wait_until,
+};
 use tandem_live::{Channel, Hub, LiveHealth};
 
 use crate::common::viewer;
@@ -131,4 +133,16 @@ async fn an_unreachable_redis_at_start_is_degraded_not_fatal() {
         json!({"solo": true})
     );
     hub.shutdown().await;
+}
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_restart_under_load() {
+    let postgres = std::sync::Mutex::new(PrivatePostgres::start());
+    let url = postgres.lock().unwrap().url();
+    let env = TestEnv::with_postgres(&url).await;
+    restart_under_load(
+        env,
+        || postgres.lock().unwrap().stop(),
+        || postgres.lock().unwrap().restart(),
+    )
+    .await;
 }
