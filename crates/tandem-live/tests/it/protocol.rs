@@ -406,3 +406,22 @@ async fn engine_matrix_is_announced() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn connections_can_live_in_their_own_tasks() {
+    // What the HTTP layer does: a reader task feeding frames, a writer task draining.
+    let hub = hub(LiveSettings::default()).await;
+    let (mut conn, mut outbox) = hub.connect(viewer(1)).unwrap();
+    let writer = tokio::spawn(async move { outbox.recv().await });
+    let reader = tokio::spawn(async move {
+        conn.handle_frame(r#"{"id":1,"connect":{}}"#).await;
+        conn
+    });
+    let conn = reader.await.unwrap();
+    let Some(Outgoing::Text(text)) = writer.await.unwrap() else {
+        panic!("no connect reply")
+    };
+    assert!(text.contains("\"connect\""));
+    drop(conn);
+    hub.shutdown().await;
+}
