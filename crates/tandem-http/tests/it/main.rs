@@ -5,6 +5,7 @@ mod api;
 mod cluster;
 mod common;
 mod dashboards;
+mod datasources;
 mod health;
 mod hostile;
 mod input_policy;

@@ -18,6 +18,7 @@ pub(crate) struct Fixtures {
     folder_id: i64,
     dashboard_uid: String,
     dashboard_id: i64,
+    datasource_id: i64,
 }
 
 impl Fixtures {
@@ -90,6 +91,14 @@ impl Fixtures {
             json!({"dashboard": dashboard, "folderUid": "fixture-folder", "message": "second"}),
         )
         .await;
+        let datasource = as_admin_ok(
+            "POST",
+            url,
+            "/api/datasources",
+            json!({"name": "Fixture data", "uid": "fixture-ds", "type": "grafana-testdata-datasource"}),
+        )
+        .await;
+        let datasource_id = id(&datasource, "id");
         // The fixture user has a session of its own, for the session routes to aim at.
         login(url, "fixture", "fixture password").await;
         Fixtures {
@@ -103,6 +112,7 @@ impl Fixtures {
             folder_id,
             dashboard_uid: "fixture-dash".to_owned(),
             dashboard_id,
+            datasource_id,
         }
     }
 
@@ -115,6 +125,9 @@ impl Fixtures {
             "team_id" => self.team_id.to_string(),
             "token_id" => self.token_id.to_string(),
             "name" if path.starts_with("/api/orgs/name/") => self.org_name.replace(' ', "%20"),
+            "name" if path.starts_with("/api/datasources/") => "Fixture%20data".to_owned(),
+            "id" if path.starts_with("/api/datasources/") => self.datasource_id.to_string(),
+            "uid" if path.starts_with("/api/datasources/uid/") => "fixture-ds".to_owned(),
             "version" => "1".to_owned(),
             "id" if path.starts_with("/api/users/") || path.starts_with("/api/admin/users/") => {
                 self.user_id.to_string()

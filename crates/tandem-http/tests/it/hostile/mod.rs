@@ -40,6 +40,9 @@ const ACTIONS_WITHOUT_BODY: &[&str] = &[
     "DELETE /api/serviceaccounts/{id}/tokens/{token_id}",
     "DELETE /api/dashboards/uid/{uid}",
     "DELETE /api/folders/{uid}",
+    "DELETE /api/datasources/{id}",
+    "DELETE /api/datasources/uid/{uid}",
+    "DELETE /api/datasources/name/{name}",
     "POST /api/user/stars/dashboard/uid/{uid}",
     "DELETE /api/user/stars/dashboard/uid/{uid}",
 ];
