@@ -13,44 +13,11 @@ Usage: grafana_client_identity.py URL_A URL_B ADMIN_PASSWORD
 
 import secrets
 import sys
-import traceback
 
+from checks import check, done, raises
 from grafana_client import GrafanaApi, TokenAuth
-from grafana_client.client import GrafanaClientError, GrafanaException, GrafanaUnauthorizedError
+from grafana_client.client import GrafanaClientError, GrafanaUnauthorizedError
 from verlib2 import Version
-
-PASSED = 0
-
-
-def check(description, fn):
-    """Runs one check; on failure prints it and the tally, and exits 1."""
-    global PASSED
-    try:
-        detail = fn()
-    except Exception as exc:  # noqa: BLE001 - any failure ends the run
-        if isinstance(exc, GrafanaException):
-            why = f"{type(exc).__name__} {exc.status_code}: {exc.message} (response: {exc.response!r})"
-        else:
-            why = f"{type(exc).__name__}: {exc}"
-        print(f"FAIL {description}: {why}", flush=True)
-        if not isinstance(exc, AssertionError):
-            traceback.print_exc()
-        print(f"{PASSED} passed, 1 failed", flush=True)
-        sys.exit(1)
-    PASSED += 1
-    print(f"ok   {description}" + (f" ({detail})" if detail else ""), flush=True)
-    return detail
-
-
-def raises(exc_type, fn, status=None):
-    """Calls fn and returns the exception of exc_type it raises; fails otherwise."""
-    try:
-        result = fn()
-    except exc_type as exc:
-        if status is not None:
-            assert exc.status_code == status, f"expected status {status}, got {exc.status_code}: {exc.message}"
-        return exc
-    raise AssertionError(f"expected {exc_type.__name__}, but the call returned {result!r}")
 
 
 def main():
@@ -327,7 +294,7 @@ def main():
 
     check("organizations.delete_organization on B, gone on A", delete_org)
 
-    print(f"{PASSED} passed, 0 failed", flush=True)
+    done()
 
 
 if __name__ == "__main__":

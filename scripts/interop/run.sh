@@ -2,8 +2,9 @@
 # Interoperability check with the real Python `grafana-client` (5.x, from PyPI): builds the
 # debug `tandem-server`, starts two instances (A and B) sharing a fresh PostgreSQL database,
 # and runs scripts/interop/grafana_client_identity.py, then
-# scripts/interop/grafana_client_dashboards.py, against both from a throwaway virtualenv
-# (both must pass). Everything it made (servers, database, virtualenv) is removed on exit; any
+# scripts/interop/grafana_client_dashboards.py and (with a private Prometheus)
+# scripts/interop/grafana_client_datasources.py, against both from a throwaway virtualenv
+# (all must pass). Everything it made (servers, database, virtualenv) is removed on exit; any
 # failure, including a server that does not exit 0 on SIGTERM, makes it exit non-zero.
 # PostgreSQL admin URL: $TANDEM_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test).
 set -euo pipefail
@@ -21,9 +22,15 @@ db_created=0
 names=()
 pids=()
 
+prometheus_pid=""
+
 cleanup() {
     local status=$? failed=0 i pid rc
     trap - EXIT INT TERM
+    if [ -n "$prometheus_pid" ]; then
+        kill "$prometheus_pid" 2>/dev/null || true
+        wait "$prometheus_pid" 2>/dev/null || true
+    fi
     for i in "${!pids[@]}"; do
         pid=${pids[$i]}
         if kill -0 "$pid" 2>/dev/null; then
@@ -85,6 +92,37 @@ for line in open(sys.argv[1], errors="replace"):
 PY
 }
 
+# A private Prometheus that scrapes itself every second, for the data source checks. Its
+# port is picked free and the start retried on another if something took it meanwhile.
+prometheus_url=""
+start_prometheus() {
+    local attempt port pid
+    command -v prometheus >/dev/null || { step "prometheus is not installed (Debian's prometheus package)" >&2; exit 1; }
+    mkdir -p "$tmp/prometheus"
+    for attempt in 1 2 3 4 5; do
+        port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+        printf 'global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: prometheus\n    static_configs:\n      - targets: ["127.0.0.1:%s"]\n' "$port" >"$tmp/prometheus/prometheus.yml"
+        prometheus --config.file="$tmp/prometheus/prometheus.yml" --storage.tsdb.path="$tmp/prometheus/data" \
+            --web.listen-address="127.0.0.1:$port" --log.level=warn >"$tmp/prometheus.log" 2>&1 &
+        pid=$!
+        for _ in $(seq 1 100); do
+            if ! kill -0 "$pid" 2>/dev/null; then break; fi
+            if [ "$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$port/-/ready")" = 200 ]; then
+                prometheus_pid=$pid
+                prometheus_url="http://127.0.0.1:$port"
+                step "started Prometheus (pid $pid) at $prometheus_url"
+                return 0
+            fi
+            sleep 0.2
+        done
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+        step "Prometheus did not start on port $port (attempt $attempt); trying another" >&2
+    done
+    step "could not start Prometheus" >&2
+    exit 1
+}
+
 step "building the debug server (cargo build -p tandem-server)"
 cargo build -q -p tandem-server
 
@@ -134,3 +172,7 @@ step "running grafana_client_identity.py against A and B"
 
 step "running grafana_client_dashboards.py against A and B"
 "$tmp/venv/bin/python" scripts/interop/grafana_client_dashboards.py "${urls[0]}" "${urls[1]}" "$admin_password"
+
+start_prometheus
+step "running grafana_client_datasources.py against A and B, with the Prometheus at $prometheus_url"
+"$tmp/venv/bin/python" scripts/interop/grafana_client_datasources.py "${urls[0]}" "${urls[1]}" "$admin_password" "$prometheus_url"
