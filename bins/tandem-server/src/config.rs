@@ -29,6 +29,7 @@ use std::time::Duration;
 use tandem_dashboards::{DashboardSettings, ProvisioningConfig};
 use tandem_datasources::{DataSourceProvisioning, DataSourceSettings, HttpSettings};
 use tandem_http::{AuthSettings, ClusterSettings, SameSite, ServerSettings, Settings};
+use tandem_live::{HaEngine, LiveSettings};
 use tandem_sessions::SessionSettings;
 use tandem_storage::{Backend, DatabaseSettings, Location, redact_url};
 
@@ -106,6 +107,20 @@ pub(crate) const KEYS: &[Key] = &[
     key("cluster", "advertise_address", "", "host:port peers reach; empty = listener"),
     key("cluster", "heartbeat_interval", "1s", "how often this instance reports alive"),
     key("cluster", "peer_timeout", "5s", "silence after which a peer is dead"),
+    key("cluster", "live_history_size", "100", "publications kept per Live history channel"),
+    key("cluster", "live_history_ttl", "10m", "how long Live history keeps a publication"),
+    key("cluster", "live_client_queue_size", "256", "messages queued per Live connection before 3008"),
+    key("cluster", "live_max_subscriptions_per_connection", "128", "Live subscriptions per connection"),
+    key("cluster", "live_ping_interval", "25s", "how often Live pings each connection"),
+    key("cluster", "live_presence_ttl", "60s", "Live presence of a dead instance vanishes after this"),
+    key("cluster", "live_producer_lease_ttl", "10s", "a dead instance's testdata streams move after this"),
+    key("live", "max_connections", "100", "Live WebSocket connections per instance; -1 = unlimited"),
+    key("live", "message_size_limit", "65536", "largest Live message a client may send; 0 = 16 MiB"),
+    key("live", "allowed_origins", "", "origins besides root_url's that may open Live; * = any"),
+    key("live", "ha_engine", "", "empty (one instance), redis or postgres"),
+    key("live", "ha_engine_address", "127.0.0.1:6379", "Redis host:port or redis:// URL"),
+    key("live", "ha_engine_password", "", "Redis password"),
+    key("live", "ha_prefix", "", "prefix of Live's Redis keys and channels; empty = tandem"),
 ];
 
 /// Everything loading produces.
@@ -568,9 +583,67 @@ fn settings(values: &Values) -> Result<(Settings, LogSettings, Vec<String>), Con
         dashboards: DashboardSettings { versions_to_keep },
         provisioning: ProvisioningConfig::default(),
         datasources: datasources(values)?,
+        live: live(values)?,
         datasource_provisioning: DataSourceProvisioning::default(),
     };
     Ok((settings, log, warnings))
+}
+
+/// The `[live]` keys, and Tandem's `[cluster] live_*` limits.
+fn live(values: &Values) -> Result<LiveSettings, ConfigError> {
+    let max_connections: MaxConnections = values.get("live", "max_connections")?;
+    let engine: String = values.get("live", "ha_engine")?;
+    let ha_engine = HaEngine::parse(&engine)
+        .ok_or_else(|| values.invalid("live", "ha_engine", "empty, redis or postgres"))?;
+    let origins: String = values.get("live", "allowed_origins")?;
+    let positive = |name: &'static str| -> Result<usize, ConfigError> {
+        let value: usize = values.get("cluster", name)?;
+        if value == 0 {
+            return Err(values.invalid("cluster", name, "a number above 0"));
+        }
+        Ok(value)
+    };
+    let nonzero = |name: &'static str| -> Result<Duration, ConfigError> {
+        let value: Duration = values.get("cluster", name)?;
+        if value.is_zero() {
+            return Err(values.invalid("cluster", name, "a duration above 0"));
+        }
+        Ok(value)
+    };
+    Ok(LiveSettings {
+        max_connections: max_connections.0,
+        message_size_limit: values.get("live", "message_size_limit")?,
+        allowed_origins: origins
+            .split(',')
+            .map(str::trim)
+            .filter(|origin| !origin.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        ha_engine,
+        ha_engine_address: values.get("live", "ha_engine_address")?,
+        ha_engine_password: values.get("live", "ha_engine_password")?,
+        ha_prefix: values.get("live", "ha_prefix")?,
+        history_size: positive("live_history_size")?,
+        history_ttl: nonzero("live_history_ttl")?,
+        client_queue_size: positive("live_client_queue_size")?,
+        max_subscriptions_per_connection: positive("live_max_subscriptions_per_connection")?,
+        ping_interval: nonzero("live_ping_interval")?,
+        presence_ttl: nonzero("live_presence_ttl")?,
+        producer_lease_ttl: nonzero("live_producer_lease_ttl")?,
+        ..LiveSettings::default()
+    })
+}
+
+/// `[live] max_connections`: a count, or -1 for no limit.
+struct MaxConnections(i64);
+
+impl FromValue for MaxConnections {
+    fn from_value(raw: &str) -> Result<Self, String> {
+        match raw.trim().parse::<i64>() {
+            Ok(n) if n >= -1 => Ok(MaxConnections(n)),
+            _ => Err("a number of connections, or -1 for no limit".to_owned()),
+        }
+    }
 }
 
 /// The `[dataproxy]` keys: how data sources are queried.
@@ -1562,6 +1635,39 @@ mod tests {
         std::fs::write(dir.join("datasources/b.yaml"), "apiVersion: [\n").expect("a bad file");
         check_error("", &env, "b.yaml");
         std::fs::remove_dir_all(&dir).expect("clean up");
+    }
+
+    #[test]
+    fn live_keys_are_grafanas_and_tandems() {
+        let defaults = loaded("", &[]).live;
+        assert_eq!(defaults, tandem_live::LiveSettings::default());
+        let settings = loaded(
+            "[live]\nmax_connections = -1\nha_engine = redis\nha_engine_address = redis://r:6380\n\
+             allowed_origins = https://a.example, https://b.example\nha_prefix = grafana\n\
+             [cluster]\nlive_history_size = 7\nlive_ping_interval = 2s\n",
+            &[("GF_LIVE_HA_ENGINE_PASSWORD", "pw")],
+        )
+        .live;
+        assert_eq!(settings.max_connections, -1);
+        assert_eq!(settings.ha_engine, tandem_live::HaEngine::Redis);
+        assert_eq!(settings.ha_engine_address, "redis://r:6380");
+        assert_eq!(settings.ha_engine_password, "pw");
+        assert_eq!(
+            settings.allowed_origins,
+            ["https://a.example", "https://b.example"]
+        );
+        assert_eq!(settings.history_size, 7);
+        assert_eq!(settings.ping_interval, Duration::from_secs(2));
+        check_error(
+            "[live]\nha_engine = nats\n",
+            &[],
+            "[live] ha_engine: expected empty, redis or postgres",
+        );
+        check_error(
+            "[live]\nmax_connections = -5\n",
+            &[],
+            "[live] max_connections: expected a number of connections, or -1 for no limit",
+        );
     }
 
     #[test]

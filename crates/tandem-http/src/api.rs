@@ -17,11 +17,14 @@ const HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
 struct Health<'a> {
     commit: &'a str,
     database: &'a str,
+    live: &'a str,
     version: &'a str,
 }
 
 /// `GET /api/health`: 200 with `"database":"ok"`, or 503 with `"database":"failing"` when
-/// the database does not answer in time. Needs no authentication.
+/// the database does not answer in time; `"live"` is `"degraded"` (still 200: every
+/// instance keeps serving its own Live subscribers) while the Live HA engine is lost.
+/// Needs no authentication.
 pub(crate) async fn health(State(state): State<AppState>) -> Response {
     let ok = matches!(
         tokio::time::timeout(HEALTH_TIMEOUT, state.db.ping()).await,
@@ -35,6 +38,7 @@ pub(crate) async fn health(State(state): State<AppState>) -> Response {
     let body = Health {
         commit: state.build.commit,
         database: if ok { "ok" } else { "failing" },
+        live: state.live.health().as_str(),
         version: state.build.version,
     };
     // Load balancers poll this; a cached answer would hide an outage.

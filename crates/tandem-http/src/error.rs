@@ -27,6 +27,10 @@ pub enum Error {
     /// The data source provisioning files could not be applied.
     #[error("cannot provision data sources: {0}")]
     DataSources(#[source] tandem_datasources::Error),
+    /// Live's hub could not start (its settings cannot work, such as `ha_engine =
+    /// postgres` on another database).
+    #[error("cannot start Live: {0}")]
+    Live(#[source] tandem_live::Error),
     /// The Prometheus registry could not be built.
     #[error("cannot register the metrics: {0}")]
     Metrics(#[source] prometheus::Error),

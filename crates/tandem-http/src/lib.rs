@@ -27,6 +27,7 @@ mod auth;
 mod edge;
 mod error;
 mod extract;
+mod live;
 mod metrics;
 mod policy;
 mod routes;
@@ -168,6 +169,7 @@ fn api_routes() -> (Routes, Routes) {
         .merge(dashboards::routes())
         .merge(folders::routes())
         .merge(crate::routes::datasources::routes())
+        .merge(crate::routes::live::routes())
         .get("/api/search", search::search)
         .query(SEARCH_EXAMPLE)
         .get("/api/search/", search::search)

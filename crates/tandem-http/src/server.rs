@@ -8,10 +8,11 @@ use tandem_dashboards::{
 use tandem_datasources::{
     DataSourceProvisioner, DataSourceService, DataSourceStore, SqlDataSourceStore,
 };
+use tandem_live::{Hub, HubOptions};
 use tandem_sessions::{Identity, SessionStore, SqlSessionStore};
 use tandem_storage::{
     Cache, ClusterJobs, Database, Heartbeat, Instance, JobsHandle, Membership, MigrationOptions,
-    SqlCache, SqlMembership, SqlServerLock,
+    SqlCache, SqlLeases, SqlMembership, SqlServerLock,
 };
 use time::OffsetDateTime;
 use tokio::net::TcpListener;
@@ -19,6 +20,7 @@ use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::live::{DashboardAuthorizer, LiveCollector, forward_dashboard_events};
 use crate::{AppState, AppStateParts, BuildInfo, Error, Metrics, Result, Settings};
 
 /// How often expired cache entries are deleted (once per cluster).
@@ -162,6 +164,20 @@ impl Server {
                 "provisioned data sources"
             );
         }
+        let live = Arc::new(
+            Hub::start(HubOptions {
+                settings: settings.live.clone(),
+                node_id: instance_id.clone(),
+                authorizer: Arc::new(DashboardAuthorizer {
+                    dashboards: dashboards.clone(),
+                }),
+                leases: Some(Arc::new(SqlLeases::new(db.clone()))),
+                database: Some(db.clone()),
+                local_broker: None,
+            })
+            .await
+            .map_err(Error::Live)?,
+        );
         let jobs = jobs.start();
         let shutdown = CancellationToken::new();
         let provisioning = start_provisioning(&settings, &dashboards, shutdown.clone()).await;
@@ -180,7 +196,20 @@ impl Server {
             auth: Arc::new(settings.auth.clone()),
             dashboards,
             datasources,
+            live: live.clone(),
         });
+        state
+            .metrics
+            .registry()
+            .register(Box::new(
+                LiveCollector::new(live.clone()).map_err(Error::Metrics)?,
+            ))
+            .map_err(Error::Metrics)?;
+        let live_events = tokio::spawn(forward_dashboard_events(
+            live.clone(),
+            dashboard_events.subscribe(),
+            shutdown.clone(),
+        ));
         let router = crate::router(state);
         let serving = tokio::spawn(crate::serve(
             listener,
@@ -199,6 +228,8 @@ impl Server {
             jobs: Some(jobs),
             provisioning,
             dashboard_events,
+            live,
+            live_events: Some(live_events),
             db,
         })
     }
@@ -215,6 +246,8 @@ pub struct RunningServer {
     jobs: Option<JobsHandle>,
     provisioning: Option<JoinHandle<()>>,
     dashboard_events: broadcast::Sender<DashboardEvent>,
+    live: Arc<Hub>,
+    live_events: Option<JoinHandle<()>>,
     db: Database,
 }
 
@@ -232,6 +265,11 @@ impl RunningServer {
     /// The instance's database pool.
     pub fn database(&self) -> &Database {
         &self.db
+    }
+
+    /// The instance's Live hub.
+    pub fn live(&self) -> &Arc<Hub> {
+        &self.live
     }
 
     /// Every dashboard change this instance commits from now on (saves, deletions,
@@ -264,7 +302,13 @@ impl RunningServer {
             Some(heartbeat) => heartbeat.leave().await,
             None => Ok(()),
         };
+        // WebSocket clients are told to reconnect elsewhere (3001) before HTTP drains, and
+        // the producer leases are released for another instance to take.
+        self.live.shutdown().await;
         self.shutdown.cancel();
+        if let Some(forwarding) = self.live_events.take() {
+            let _ = forwarding.await;
+        }
         let served = match self.serving.take() {
             Some(serving) => serving.await,
             None => Ok(Ok(())),

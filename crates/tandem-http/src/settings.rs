@@ -2,6 +2,7 @@ use std::time::Duration;
 
 use tandem_dashboards::{DashboardSettings, ProvisioningConfig};
 use tandem_datasources::{DataSourceProvisioning, DataSourceSettings};
+use tandem_live::LiveSettings;
 use tandem_sessions::SessionSettings;
 use tandem_storage::DatabaseSettings;
 
@@ -25,6 +26,8 @@ pub struct Settings {
     /// The dashboard providers of `<[paths] provisioning>/dashboards/*.yaml`, as the
     /// binary read them; none by default.
     pub provisioning: ProvisioningConfig,
+    /// `[live]`: Grafana Live.
+    pub live: LiveSettings,
     /// `[dataproxy]`: how data sources are queried.
     pub datasources: DataSourceSettings,
     /// The data sources of `<[paths] provisioning>/datasources/*.yaml`, as the binary read

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use tandem_dashboards::Dashboards;
 use tandem_datasources::DataSourceService;
+use tandem_live::Hub;
 use tandem_sessions::Identity;
 use tandem_storage::{Database, Membership};
 
@@ -58,6 +59,8 @@ pub struct AppStateParts {
     pub dashboards: Dashboards,
     /// Data sources and the queries and expressions over them.
     pub datasources: DataSourceService,
+    /// Grafana Live: this instance's WebSocket connections and the HA engine.
+    pub live: Arc<Hub>,
 }
 
 impl AppStateParts {

@@ -4,3 +4,4 @@
 pub(crate) mod content;
 pub(crate) mod datasources;
 pub(crate) mod identity;
+pub(crate) mod live;

@@ -17,6 +17,7 @@
 pub mod http;
 mod process;
 mod proxy;
+pub mod ws;
 
 use std::time::Duration;
 

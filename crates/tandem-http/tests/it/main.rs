@@ -9,6 +9,7 @@ mod datasources;
 mod health;
 mod hostile;
 mod input_policy;
+mod live;
 mod orgs_teams;
 mod sessions;
 mod users;

@@ -134,7 +134,22 @@ pub(crate) fn cases(spec: &RouteSpec, fixture: &dyn Fn(&str, &str) -> String) ->
         cases.push(case);
     }
 
-    if let Some(example) = spec.body {
+    if let Some(text) = spec
+        .body
+        .filter(|body| serde_json::from_str::<Value>(body).is_err())
+    {
+        // A body that is not JSON (line protocol): NUL in it, over-long, and JSON instead.
+        for (class, body) in [
+            (Class::Nul, format!("{text}\0")),
+            (Class::LongText, format!("{text} {}", long_text())),
+            (Class::MalformedJson, "{\"a\": [1, 2".to_owned()),
+        ] {
+            let mut case = base(class, format!("a {:?} body", class));
+            case.body = Some(body);
+            case.content_type = "text/plain";
+            cases.push(case);
+        }
+    } else if let Some(example) = spec.body {
         let example: Value = serde_json::from_str(example).expect("the example body is JSON");
         for (pointer, leaf) in leaves(&example) {
             let mut replacements: Vec<(Class, Value)> = Vec::new();

@@ -129,6 +129,7 @@ impl Fixtures {
             "id" if path.starts_with("/api/datasources/") => self.datasource_id.to_string(),
             "uid" if path.starts_with("/api/datasources/uid/") => "fixture-ds".to_owned(),
             "version" => "1".to_owned(),
+            "stream_id" => "battery".to_owned(),
             "id" if path.starts_with("/api/users/") || path.starts_with("/api/admin/users/") => {
                 self.user_id.to_string()
             }

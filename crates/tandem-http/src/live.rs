@@ -1,0 +1,214 @@
+//! Live wired to the other domains: who may use a dashboard channel (the dashboards'
+//! rules), dashboard saves and deletions forwarded to their channels, and Live's numbers
+//! on `/metrics`. This is composition, as `Server::start` is: `tandem-live` knows neither
+//! dashboards nor HTTP.
+
+use std::sync::Arc;
+
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
+use tandem_dashboards::{DashboardEvent, DashboardUid, Dashboards};
+use tandem_live::{Action, Channel, ChannelAuthorizer, ChannelKind, ClientInfo, Hub, Role};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+/// The dashboards' rules for `grafana/dashboard/uid/<uid>`: the dashboard must exist in
+/// the org; subscribing is viewing it, publishing (`editing-started`) needs an Editor.
+/// Every other channel kind is open to the org's members, the hub having checked the rest.
+pub(crate) struct DashboardAuthorizer {
+    pub(crate) dashboards: Dashboards,
+}
+
+#[async_trait::async_trait]
+impl ChannelAuthorizer for DashboardAuthorizer {
+    async fn authorize(
+        &self,
+        client: &ClientInfo,
+        channel: &Channel,
+        action: Action,
+    ) -> tandem_live::Result<bool> {
+        if channel.kind() != ChannelKind::Dashboard {
+            return Ok(true);
+        }
+        let Some(uid) = channel.name().strip_prefix("grafana/dashboard/uid/") else {
+            return Ok(false);
+        };
+        let org = tandem_dashboards::OrgId(client.org_id.0);
+        match self.dashboards.get(org, &DashboardUid::from(uid)).await {
+            Ok(_) => Ok(match action {
+                Action::Subscribe => true,
+                Action::Publish => client.role >= Role::Editor,
+            }),
+            Err(tandem_dashboards::Error::DashboardNotFound) => Ok(false),
+            Err(err) => Err(tandem_live::Error::BadRequest(err.to_string())),
+        }
+    }
+}
+
+/// Forwards this instance's dashboard saves and deletions to their Live channels until
+/// `stop`; the engine carries them to every instance's subscribers.
+pub(crate) async fn forward_dashboard_events(
+    hub: Arc<Hub>,
+    mut events: broadcast::Receiver<DashboardEvent>,
+    stop: CancellationToken,
+) {
+    loop {
+        let event = tokio::select! {
+            () = stop.cancelled() => return,
+            event = events.recv() => event,
+        };
+        match event {
+            Ok(event) => {
+                let (action, version) = match event.action {
+                    tandem_dashboards::DashboardAction::Saved => {
+                        (tandem_live::DashboardAction::Saved, Some(event.version.0))
+                    }
+                    tandem_dashboards::DashboardAction::Deleted => {
+                        (tandem_live::DashboardAction::Deleted, None)
+                    }
+                };
+                let org = tandem_live::OrgId(event.org.0);
+                if let Err(err) = hub
+                    .dashboard_changed(org, event.uid.as_str(), action, version)
+                    .await
+                {
+                    tracing::warn!(error = %err, uid = %event.uid, "a dashboard change did not reach Live");
+                }
+            }
+            // Subscribers of the lost events reload when they next save; say so.
+            Err(broadcast::error::RecvError::Lagged(lost)) => {
+                tracing::warn!(lost, "Live fell behind the dashboard events");
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+/// Live's numbers, read from the hub at every scrape.
+pub(crate) struct LiveCollector {
+    hub: Arc<Hub>,
+    descs: Vec<Desc>,
+}
+
+/// (name, help, is a counter) of every number the collector exposes.
+const LIVE_METRICS: &[(&str, &str, bool)] = &[
+    (
+        "tandem_live_engine_up",
+        "1 while the Live HA engine is connected, 0 while degraded",
+        false,
+    ),
+    (
+        "tandem_live_connections",
+        "Open Live WebSocket connections on this instance",
+        false,
+    ),
+    (
+        "tandem_live_channels",
+        "Live channels with subscribers on this instance",
+        false,
+    ),
+    (
+        "tandem_live_subscriptions",
+        "Live subscriptions of this instance's connections",
+        false,
+    ),
+    (
+        "tandem_live_producers",
+        "Cluster-singleton Live producers running on this instance",
+        false,
+    ),
+    (
+        "tandem_live_engine_losses_total",
+        "Times the Live HA engine was lost",
+        true,
+    ),
+    (
+        "tandem_live_engine_events_dropped_total",
+        "Engine events dropped because fan-out fell behind",
+        true,
+    ),
+    (
+        "tandem_live_publications_total",
+        "Publications fanned out to this instance's subscribers",
+        true,
+    ),
+    (
+        "tandem_live_slow_consumers_total",
+        "Connections closed as slow consumers (3008)",
+        true,
+    ),
+    (
+        "tandem_live_no_pong_total",
+        "Connections closed for not answering pings (3012)",
+        true,
+    ),
+    (
+        "tandem_live_refused_total",
+        "Connections refused over max_connections (3504)",
+        true,
+    ),
+    (
+        "tandem_live_gaps_total",
+        "Offset gaps that made subscribers recover",
+        true,
+    ),
+];
+
+impl LiveCollector {
+    pub(crate) fn new(hub: Arc<Hub>) -> prometheus::Result<LiveCollector> {
+        let descs = LIVE_METRICS
+            .iter()
+            .map(|(name, help, _)| {
+                Desc::new(
+                    (*name).to_owned(),
+                    (*help).to_owned(),
+                    Vec::new(),
+                    std::collections::HashMap::new(),
+                )
+            })
+            .collect::<prometheus::Result<Vec<_>>>()?;
+        Ok(LiveCollector { hub, descs })
+    }
+}
+
+impl Collector for LiveCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.descs.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let m = self.hub.metrics();
+        let values = [
+            m.engine_up,
+            m.connections,
+            m.channels,
+            m.subscriptions,
+            m.producers,
+            m.engine_losses,
+            m.engine_events_dropped,
+            m.publications,
+            m.slow_consumers,
+            m.no_pong,
+            m.refused,
+            m.gaps,
+        ];
+        LIVE_METRICS
+            .iter()
+            .zip(values)
+            .filter_map(|((name, help, counter), value)| {
+                let metric = if *counter {
+                    prometheus::IntCounter::new(*name, *help).ok().map(|c| {
+                        c.inc_by(value);
+                        c.collect()
+                    })
+                } else {
+                    prometheus::IntGauge::new(*name, *help).ok().map(|g| {
+                        g.set(i64::try_from(value).unwrap_or(i64::MAX));
+                        g.collect()
+                    })
+                };
+                metric.and_then(|mut families| families.pop())
+            })
+            .collect()
+    }
+}
