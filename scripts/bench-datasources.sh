@@ -5,6 +5,7 @@
 # ratio. Then the latency of a testdata query (predictable_pulse over 1 h) through HTTP.
 # Needs wrk, prometheus and promtool (Debian packages wrk and prometheus).
 # Usage: scripts/bench-datasources.sh [seconds] [connections]
+# With PERF_OUT=<file>, the tandem process is sampled by perf during its Prometheus run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-15}
@@ -44,7 +45,8 @@ prom="http://127.0.0.1:$prom_port"
 
 GF_SERVER_HTTP_ADDR=127.0.0.1 GF_SERVER_HTTP_PORT=0 GF_LOG_FORMAT=json GF_LOG_LEVEL=info \
     GF_PATHS_DATA="$work/data" "$BIN" >"$work/tandem.log" 2>&1 &
-pids+=($!)
+tandem_pid=$!
+pids+=($tandem_pid)
 port=""
 until [ -n "$port" ]; do
     sleep 0.05
@@ -104,6 +106,10 @@ run() { # $1 label, $2 script, $3 url
 }
 echo "== ${SECONDS_EACH}s each, wrk -t1 -c$CONNECTIONS, $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)"
 direct=$(run "prometheus /api/v1/query_range" "$work/prom.lua" "$prom/api/v1/query_range")
+# With PERF_OUT=<file>, `perf record -g` samples the tandem process for 8 s of its run.
+if [ -n "${PERF_OUT:-}" ]; then
+    (sleep 2; perf record -g -F 999 -p "$tandem_pid" -o "$PERF_OUT" -- sleep 8 >/dev/null 2>&1) &
+fi
 through=$(run "tandem /api/ds/query (prometheus)" "$work/ds.lua" "$tandem/api/ds/query")
 echo "ratio tandem / prometheus: $(python3 -c "print(round($through / $direct, 2))")"
 run "tandem /api/ds/query (testdata predictable_pulse, 1 h)" "$work/td.lua" "$tandem/api/ds/query" >/dev/null

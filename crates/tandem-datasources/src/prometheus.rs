@@ -19,6 +19,7 @@
 //!   to the client; empty names the series `metric{label="value", …}`).
 //! - Prometheus errors, unreachable servers and timeouts are the query's own error.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -172,13 +173,15 @@ impl Prometheus {
                 ("end", seconds(end)),
                 ("step", seconds(step)),
             ];
-            let data = self.call("api/v1/query_range", &params).await?;
-            frames.extend(to_frames(&data, &expr, step, legend, "timeseries-multi")?);
+            let (status, body) = self.call("api/v1/query_range", &params).await?;
+            let data = parse(status, &body)?;
+            frames.extend(to_frames(data, &expr, step, legend, "timeseries-multi")?);
         }
         if instant {
             let params = [("query", expr.clone()), ("time", seconds(range.to))];
-            let data = self.call("api/v1/query", &params).await?;
-            frames.extend(to_frames(&data, &expr, step, legend, "numeric-multi")?);
+            let (status, body) = self.call("api/v1/query", &params).await?;
+            let data = parse(status, &body)?;
+            frames.extend(to_frames(data, &expr, step, legend, "numeric-multi")?);
         }
         Ok(frames)
     }
@@ -186,7 +189,8 @@ impl Prometheus {
     /// Grafana's health check: the instant query `1+1` must answer.
     pub(crate) async fn health(&self) -> Result<(), QueryError> {
         let params = [("query", "1+1".to_owned()), ("time", "4".to_owned())];
-        self.call("api/v1/query", &params).await.map(|_| ())
+        let (status, body) = self.call("api/v1/query", &params).await?;
+        parse(status, &body).map(|_| ())
     }
 
     /// Grafana's step; see the module documentation.
@@ -252,7 +256,8 @@ impl Prometheus {
         out
     }
 
-    async fn call(&self, path: &str, params: &[(&str, String)]) -> Result<Json, QueryError> {
+    /// Sends one API call; the HTTP status and body of the answer, which [`parse`] reads.
+    async fn call(&self, path: &str, params: &[(&str, String)]) -> Result<(u16, Vec<u8>), QueryError> {
         let url = self
             .base
             .join(path)
@@ -265,7 +270,13 @@ impl Prometheus {
         let sent = tokio::time::timeout(self.timeout, async {
             let mut response = request.send().await?;
             let status = response.status();
-            let mut body = Vec::new();
+            // Sized once from the announced length: answers are tens of kilobytes.
+            let announced = response
+                .content_length()
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(0)
+                .min(self.response_limit);
+            let mut body = Vec::with_capacity(announced);
             while let Some(chunk) = response.chunk().await? {
                 if body.len() + chunk.len() > self.response_limit {
                     return Ok(Err(QueryError {
@@ -297,32 +308,40 @@ impl Prometheus {
             Ok(Ok(Err(err))) => return Err(err),
             Ok(Ok(Ok(answer))) => answer,
         };
-        let parsed: Option<Json> = serde_json::from_slice(&body).ok();
-        match parsed {
-            Some(json) if json.get("status").and_then(Json::as_str) == Some("success") => {
-                Ok(json.get("data").cloned().unwrap_or(Json::Null))
-            }
-            Some(json) => {
-                let kind = json
-                    .get("errorType")
-                    .and_then(Json::as_str)
-                    .unwrap_or("error");
-                let message = json
-                    .get("error")
-                    .and_then(Json::as_str)
-                    .unwrap_or("unknown error");
-                Err(QueryError {
-                    status: error_status(status.as_u16()),
-                    message: format!("{kind}: {message}"),
-                })
-            }
-            None => Err(QueryError {
-                status: error_status(status.as_u16()),
-                message: format!(
-                    "Prometheus answered {status} with a body that is not Prometheus JSON"
-                ),
-            }),
+        Ok((status.as_u16(), body))
+    }
+}
+
+/// Reads Prometheus' answer in one pass, straight into typed values (no JSON tree): its
+/// `data` on `"status": "success"`, its error as a query error otherwise.
+fn parse(status: u16, body: &[u8]) -> Result<Data<'_>, QueryError> {
+    match serde_json::from_slice::<Envelope<'_>>(body) {
+        Ok(Envelope {
+            status: ok,
+            data: Some(data),
+            ..
+        }) if ok == "success" => Ok(data),
+        Ok(envelope) if envelope.status != "success" => {
+            let kind = envelope.error_type.as_deref().unwrap_or("error");
+            let message = envelope.error.as_deref().unwrap_or("unknown error");
+            Err(QueryError {
+                status: error_status(status),
+                message: format!("{kind}: {message}"),
+            })
         }
+        Ok(_) => Err(unexpected_shape()),
+        Err(_) if (200..300).contains(&status) => Err(unexpected_shape()),
+        Err(_) => Err(QueryError {
+            status: error_status(status),
+            message: format!("Prometheus answered {status} with a body that is not Prometheus JSON"),
+        }),
+    }
+}
+
+fn unexpected_shape() -> QueryError {
+    QueryError {
+        status: 502,
+        message: "Prometheus answered data of an unexpected shape".to_owned(),
     }
 }
 
@@ -382,18 +401,96 @@ fn go_duration(ms: i64) -> String {
     }
 }
 
+/// Prometheus' answer around its `data`.
+#[derive(serde::Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    status: Cow<'a, str>,
+    #[serde(borrow, default)]
+    data: Option<Data<'a>>,
+    #[serde(rename = "errorType", borrow, default)]
+    error_type: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    error: Option<Cow<'a, str>>,
+}
+
+/// `data` of a query answer: a matrix or vector (series), or a scalar or string (the two
+/// items of one sample).
+#[derive(serde::Deserialize)]
+struct Data<'a> {
+    #[serde(rename = "resultType", borrow)]
+    result_type: Cow<'a, str>,
+    #[serde(borrow)]
+    result: Vec<Item<'a>>,
+}
+
+/// One item of `result`: a series, or a part of a scalar's `[time, "value"]`.
+enum Item<'a> {
+    Series(SeriesItem<'a>),
+    Number(f64),
+    Text(Cow<'a, str>),
+}
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Item<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ItemVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for ItemVisitor<'a> {
+            type Value = Item<'a>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a series, a number or a string")
+            }
+
+            fn visit_map<M: serde::de::MapAccess<'de>>(self, map: M) -> Result<Item<'a>, M::Error> {
+                serde::Deserialize::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(Item::Series)
+            }
+
+            fn visit_f64<E>(self, v: f64) -> Result<Item<'a>, E> {
+                Ok(Item::Number(v))
+            }
+
+            fn visit_u64<E>(self, v: u64) -> Result<Item<'a>, E> {
+                Ok(Item::Number(v as f64))
+            }
+
+            fn visit_i64<E>(self, v: i64) -> Result<Item<'a>, E> {
+                Ok(Item::Number(v as f64))
+            }
+
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Item<'a>, E> {
+                Ok(Item::Text(Cow::Borrowed(v)))
+            }
+
+            fn visit_str<E>(self, v: &str) -> Result<Item<'a>, E> {
+                Ok(Item::Text(Cow::Owned(v.to_owned())))
+            }
+        }
+
+        deserializer.deserialize_any(ItemVisitor(std::marker::PhantomData))
+    }
+}
+
+/// One series of a matrix (`values`) or a vector (`value`).
+#[derive(serde::Deserialize)]
+struct SeriesItem<'a> {
+    #[serde(default)]
+    metric: Labels,
+    #[serde(borrow, default)]
+    values: Vec<(f64, Cow<'a, str>)>,
+    #[serde(borrow, default)]
+    value: Option<(f64, Cow<'a, str>)>,
+}
+
+/// The frames of an answer's `data`.
 fn to_frames(
-    data: &Json,
+    data: Data<'_>,
     expr: &str,
     step: i64,
     legend: &str,
     kind: &str,
 ) -> Result<Vec<Frame>, QueryError> {
-    let bad = || QueryError {
-        status: 502,
-        message: "Prometheus answered data of an unexpected shape".to_owned(),
-    };
-    let result = data.get("result").ok_or_else(bad)?;
     let executed = Some(format!(
         "Expr: {expr}\nStep: {}",
         crate::time::format_interval(step)
@@ -403,36 +500,29 @@ fn to_frames(
         type_version: Some([0, 1]),
         executed_query_string: executed,
     });
-    match data.get("resultType").and_then(Json::as_str) {
-        Some("matrix") | Some("vector") => {
-            let items = result.as_array().ok_or_else(bad)?;
+    let mut items = data.result.into_iter();
+    match data.result_type.as_ref() {
+        "matrix" | "vector" => {
             let mut frames = Vec::with_capacity(items.len());
             for item in items {
-                let labels: Labels = item
-                    .get("metric")
-                    .and_then(Json::as_object)
-                    .map(|m| {
-                        m.iter()
-                            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let points: Vec<&Json> = match (item.get("values"), item.get("value")) {
-                    (Some(Json::Array(values)), _) => values.iter().collect(),
-                    (_, Some(value)) => vec![value],
-                    _ => Vec::new(),
+                let Item::Series(item) = item else {
+                    return Err(unexpected_shape());
+                };
+                let points = match item.value {
+                    Some(value) if item.values.is_empty() => vec![value],
+                    _ => item.values,
                 };
                 let mut times = Vec::with_capacity(points.len());
                 let mut values = Vec::with_capacity(points.len());
-                for point in points {
-                    let (t, v) = sample(point).ok_or_else(bad)?;
+                for (t, v) in &points {
+                    let (t, v) = sample(*t, v).ok_or_else(unexpected_shape)?;
                     times.push(t);
                     values.push(Some(v));
                 }
                 frames.push(series_frame(
                     times,
                     values,
-                    labels,
+                    item.metric,
                     legend,
                     step,
                     meta.clone(),
@@ -440,38 +530,37 @@ fn to_frames(
             }
             Ok(frames)
         }
-        Some("scalar") => {
-            let (t, v) = sample(result).ok_or_else(bad)?;
-            Ok(vec![series_frame(
-                vec![t],
-                vec![Some(v)],
-                Labels::new(),
-                legend,
-                step,
-                meta,
-            )])
-        }
-        Some("string") => {
-            let t = result.get(0).and_then(Json::as_f64).ok_or_else(bad)?;
-            let text = result
-                .get(1)
-                .and_then(Json::as_str)
-                .unwrap_or("")
-                .to_owned();
+        "scalar" | "string" => {
+            let (Some(Item::Number(t)), Some(Item::Text(text)), None) =
+                (items.next(), items.next(), items.next())
+            else {
+                return Err(unexpected_shape());
+            };
+            if data.result_type == "scalar" {
+                let (t, v) = sample(t, &text).ok_or_else(unexpected_shape)?;
+                return Ok(vec![series_frame(
+                    vec![t],
+                    vec![Some(v)],
+                    Labels::new(),
+                    legend,
+                    step,
+                    meta,
+                )]);
+            }
             Ok(vec![Frame {
                 meta,
                 fields: vec![
                     Field::time("Time", vec![(t * 1000.0).round() as i64]),
                     Field {
                         name: "Value".to_owned(),
-                        values: Values::Text(vec![Some(text)]),
+                        values: Values::Text(vec![Some(text.into_owned())]),
                         ..Field::default()
                     },
                 ],
                 ..Frame::default()
             }])
         }
-        _ => Err(bad()),
+        _ => Err(unexpected_shape()),
     }
 }
 
@@ -505,9 +594,8 @@ fn series_frame(
 
 /// `[1700000000.123, "0.5"]` as (epoch ms, value); `NaN`, `+Inf`, `-Inf` as Prometheus
 /// writes them.
-fn sample(point: &Json) -> Option<(i64, f64)> {
-    let t = point.get(0)?.as_f64()?;
-    let v = match point.get(1)?.as_str()? {
+fn sample(t: f64, value: &str) -> Option<(i64, f64)> {
+    let v = match value {
         "NaN" => f64::NAN,
         "+Inf" | "Inf" => f64::INFINITY,
         "-Inf" => f64::NEG_INFINITY,
