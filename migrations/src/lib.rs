@@ -25,6 +25,7 @@ mod m20261125_000001_ha_core;
 mod m20261125_000002_identity;
 mod m20261125_000003_dashboards;
 mod m20261202_000004_datasources;
+mod m20261202_000008_alerting;
 
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000002_identity::Migration),
             Box::new(m20261125_000003_dashboards::Migration),
             Box::new(m20261202_000004_datasources::Migration),
+            Box::new(m20261202_000008_alerting::Migration),
         ]
     }
 }
