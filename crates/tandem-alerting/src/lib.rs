@@ -38,15 +38,27 @@
 mod duration;
 mod error;
 pub mod eval;
+mod metrics;
+mod provisioning;
+mod scheduler;
+mod service;
 mod sql;
 pub mod state;
 mod store;
 mod template;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 mod types;
 mod validate;
 
 pub use crate::duration::{format_duration, go_duration, parse_duration};
 pub use crate::error::{Error, Result};
+pub use crate::metrics::AlertingMetrics;
+pub use crate::provisioning::{
+    AlertProvisioner, AlertProvisioning, AlertProvisioningReport, ProvisionedGroup,
+};
+pub use crate::scheduler::{Evaluated, Scheduler, SchedulerDeps, latest_slot};
+pub use crate::service::{AlertRules, AlertingSettings, EvaluationMode, Folder, FolderLookup};
 pub use crate::sql::SqlAlertStore;
 pub use crate::store::{
     AlertStore, GroupChanges, GroupRule, GroupWriter, InstanceWrite, NewRule, ReplaceGroup,

@@ -369,7 +369,7 @@ pub(super) async fn renew_shards(
                     .await?;
                 let mut claims = Vec::with_capacity(rows.len());
                 for row in rows {
-                    let shard: i64 = row.try_get("", "shard")?;
+                    let shard: i32 = row.try_get("", "shard")?;
                     claims.push(ShardClaim {
                         shard: u32::try_from(shard).unwrap_or(u32::MAX),
                         token: row.try_get("", "token")?,
