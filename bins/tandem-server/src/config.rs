@@ -27,7 +27,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tandem_dashboards::{DashboardSettings, ProvisioningConfig};
-use tandem_http::{AuthSettings, ClusterSettings, SameSite, ServerSettings, Settings};
+use tandem_http::{
+    AlertProvisioning, AlertingError, AlertingSettings, AuthSettings, ClusterSettings,
+    EvaluationMode, SameSite, ServerSettings, Settings,
+};
 use tandem_sessions::SessionSettings;
 use tandem_storage::{Backend, DatabaseSettings, Location, redact_url};
 
@@ -102,6 +105,24 @@ pub(crate) const KEYS: &[Key] = &[
     key("cluster", "advertise_address", "", "host:port peers reach; empty = listener"),
     key("cluster", "heartbeat_interval", "1s", "how often this instance reports alive"),
     key("cluster", "peer_timeout", "5s", "silence after which a peer is dead"),
+    key("cluster", "alerting_evaluation", "all", "all: every instance evaluates every rule; sharded: one live instance each"),
+    key("unified_alerting", "execute_alerts", "true", "evaluate alert rules on this instance"),
+    key("unified_alerting", "min_interval", "10s", "base interval; group intervals are multiples of it"),
+    key("unified_alerting", "evaluation_timeout", "30s", "longest time one evaluation attempt may take"),
+    key("unified_alerting", "max_attempts", "3", "attempts of a failing evaluation"),
+    key("unified_alerting", "ha_peers", "", "accepted and ignored: the database replaces gossip"),
+    key("unified_alerting", "ha_listen_address", "0.0.0.0:9094", "accepted and ignored"),
+    key("unified_alerting", "ha_advertise_address", "", "accepted and ignored"),
+    key("unified_alerting", "ha_peer_timeout", "15s", "accepted and ignored"),
+    key("unified_alerting", "ha_gossip_interval", "200ms", "accepted and ignored"),
+    key("unified_alerting", "ha_push_pull_interval", "60s", "accepted and ignored"),
+    key("unified_alerting", "ha_redis_address", "", "accepted and ignored"),
+    key("unified_alerting", "ha_redis_username", "", "accepted and ignored"),
+    key("unified_alerting", "ha_redis_password", "", "accepted and ignored"),
+    key("unified_alerting", "ha_redis_db", "0", "accepted and ignored"),
+    key("unified_alerting", "ha_redis_prefix", "", "accepted and ignored"),
+    key("unified_alerting", "ha_redis_peer_name", "", "accepted and ignored"),
+    key("unified_alerting", "ha_redis_max_conns", "5", "accepted and ignored"),
 ];
 
 /// Everything loading produces.
@@ -205,6 +226,8 @@ pub(crate) enum ConfigError {
     Layering(::config::ConfigError),
     /// The dashboard provisioning files cannot be used.
     Provisioning(tandem_dashboards::Error),
+    /// The alerting provisioning files cannot be used.
+    AlertingProvisioning(AlertingError),
 }
 
 impl fmt::Display for ConfigError {
@@ -263,6 +286,7 @@ impl fmt::Display for ConfigError {
             }
             ConfigError::Layering(err) => write!(f, "cannot layer the configuration: {err}"),
             ConfigError::Provisioning(err) => write!(f, "{err}"),
+            ConfigError::AlertingProvisioning(err) => write!(f, "{err}"),
         }
     }
 }
@@ -426,6 +450,9 @@ fn load_from(
     settings.provisioning =
         ProvisioningConfig::load_dir(&provisioning.join("dashboards"), |name| env(name))
             .map_err(ConfigError::Provisioning)?;
+    settings.alerting_provisioning =
+        AlertProvisioning::load_dir(&provisioning.join("alerting"), |name| env(name))
+            .map_err(ConfigError::AlertingProvisioning)?;
     Ok(Loaded {
         settings,
         log,
@@ -557,8 +584,66 @@ fn settings(values: &Values) -> Result<(Settings, LogSettings, Vec<String>), Con
         identity,
         dashboards: DashboardSettings { versions_to_keep },
         provisioning: ProvisioningConfig::default(),
+        alerting: alerting(values)?,
+        alerting_provisioning: AlertProvisioning::default(),
     };
     Ok((settings, log, warnings))
+}
+
+/// `[unified_alerting]` and `[cluster] alerting_evaluation`. Grafana's gossip keys
+/// (`ha_*`) are read so that they stay declared, and ignored: the shared database does
+/// their job.
+fn alerting(values: &Values) -> Result<AlertingSettings, ConfigError> {
+    for name in [
+        "ha_peers",
+        "ha_listen_address",
+        "ha_advertise_address",
+        "ha_peer_timeout",
+        "ha_gossip_interval",
+        "ha_push_pull_interval",
+        "ha_redis_address",
+        "ha_redis_username",
+        "ha_redis_password",
+        "ha_redis_db",
+        "ha_redis_prefix",
+        "ha_redis_peer_name",
+        "ha_redis_max_conns",
+    ] {
+        let _ignored: String = values.get("unified_alerting", name)?;
+    }
+    let mode = match values
+        .get::<String>("cluster", "alerting_evaluation")?
+        .as_str()
+    {
+        "all" => EvaluationMode::All,
+        "sharded" => EvaluationMode::Sharded,
+        _ => return Err(values.invalid("cluster", "alerting_evaluation", "all or sharded")),
+    };
+    let min_interval: Duration = values.get("unified_alerting", "min_interval")?;
+    if min_interval < Duration::from_secs(1) || min_interval.subsec_nanos() != 0 {
+        return Err(values.invalid(
+            "unified_alerting",
+            "min_interval",
+            "a whole number of seconds, at least 1s",
+        ));
+    }
+    let evaluation_timeout: Duration = values.get("unified_alerting", "evaluation_timeout")?;
+    if evaluation_timeout.is_zero() {
+        return Err(values.invalid(
+            "unified_alerting",
+            "evaluation_timeout",
+            "a duration above 0",
+        ));
+    }
+    let max_attempts: u32 = values.get("unified_alerting", "max_attempts")?;
+    Ok(AlertingSettings {
+        execute_alerts: values.get("unified_alerting", "execute_alerts")?,
+        min_interval,
+        evaluation_timeout,
+        max_attempts: max_attempts.max(1),
+        mode,
+        ..AlertingSettings::default()
+    })
 }
 
 /// The `[security]` and `[auth]` keys of sessions, logins and the admin user.

@@ -38,6 +38,7 @@
 mod duration;
 mod error;
 pub mod eval;
+mod matcher;
 mod metrics;
 mod provisioning;
 mod scheduler;
@@ -53,6 +54,7 @@ mod validate;
 
 pub use crate::duration::{format_duration, go_duration, parse_duration};
 pub use crate::error::{Error, Result};
+pub use crate::matcher::Matcher;
 pub use crate::metrics::AlertingMetrics;
 pub use crate::provisioning::{
     AlertProvisioner, AlertProvisioning, AlertProvisioningReport, ProvisionedGroup,

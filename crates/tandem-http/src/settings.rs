@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use tandem_alerting::{AlertProvisioning, AlertingSettings};
 use tandem_dashboards::{DashboardSettings, ProvisioningConfig};
 use tandem_sessions::SessionSettings;
 use tandem_storage::DatabaseSettings;
@@ -24,6 +25,11 @@ pub struct Settings {
     /// The dashboard providers of `<[paths] provisioning>/dashboards/*.yaml`, as the
     /// binary read them; none by default.
     pub provisioning: ProvisioningConfig,
+    /// `[unified_alerting]` and `[cluster] alerting_evaluation`.
+    pub alerting: AlertingSettings,
+    /// The rule groups of `<[paths] provisioning>/alerting/*.yaml`, as the binary read
+    /// them; none by default.
+    pub alerting_provisioning: AlertProvisioning,
 }
 
 /// `[server]` settings.

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tandem_alerting::AlertRules;
 use tandem_dashboards::Dashboards;
 use tandem_sessions::Identity;
 use tandem_storage::{Database, Membership};
@@ -55,6 +56,8 @@ pub struct AppStateParts {
     pub auth: Arc<crate::AuthSettings>,
     /// Folders, dashboards, versions, stars and search.
     pub dashboards: Dashboards,
+    /// Alert rules and their state.
+    pub alerting: AlertRules,
 }
 
 impl AppStateParts {
