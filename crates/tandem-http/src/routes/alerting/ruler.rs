@@ -23,7 +23,7 @@ use crate::shared::alerting::{org, queries_json};
 use crate::shared::identity::rfc3339;
 use crate::{ApiError, AppState, CurrentUser};
 
-const GROUP_EXAMPLE: &str = r#"{"name":"group","interval":"1m","rules":[{"grafana_alert":{"title":"Ruler rule","condition":"B","data":[{"refId":"A","relativeTimeRange":{"from":600,"to":0},"datasourceUid":"__expr__","model":{"type":"math","expression":"1"}},{"refId":"B","relativeTimeRange":{"from":0,"to":0},"datasourceUid":"__expr__","model":{"type":"math","expression":"$A > 0"}}],"uid":"","no_data_state":"NoData","exec_err_state":"Error","is_paused":false},"for":"1m","labels":{"team":"a"},"annotations":{"summary":"s"}}]}"#;
+const GROUP_EXAMPLE: &str = r#"{"name":"group","interval":"1m","rules":[{"grafana_alert":{"title":"Ruler rule","condition":"A","data":[{"refId":"A","datasourceUid":"__expr__","model":{"type":"math","expression":"1"}}],"uid":"","no_data_state":"NoData","exec_err_state":"Error","is_paused":false},"for":"1m","labels":{"team":"a"},"annotations":{"summary":"s"}}]}"#;
 
 /// The routes of this area.
 pub(crate) fn routes() -> Routes {
@@ -323,6 +323,11 @@ async fn post_group(
             "rule evaluation interval ({interval} second) should be positive number that is multiple of the base interval of {base} seconds"
         )));
     }
+    tandem_storage::input::check_count(
+        "rules",
+        body.rules.len(),
+        tandem_alerting::MAX_GROUP_RULES,
+    )?;
     let mut rules = Vec::with_capacity(body.rules.len());
     for (index, rule) in body.rules.iter().enumerate() {
         let rule = to_group_rule(rule).map_err(|message| {
