@@ -161,7 +161,7 @@ tandem::storage::backend_tests!(
                 "slot {slot} of {uid} evaluated twice"
             );
         }
-        // peer_timeout 2 s + interval 1 s, plus one ownership tick.
+        // peer_timeout 2 s + interval 1 s, plus an ownership tick and slack for a loaded machine.
         let mut resumed: HashMap<&String, i64> = HashMap::new();
         for (uid, slot) in &survivors {
             if owned.contains(uid) && *slot > killed_at {
@@ -172,7 +172,7 @@ tandem::storage::backend_tests!(
         for uid in &owned {
             let first = resumed.get(uid).copied().unwrap_or(i64::MAX);
             assert!(
-                first - killed_at <= 3_500,
+                first - killed_at <= 4_000,
                 "{uid} was evaluated again {} ms after its instance was killed",
                 first.saturating_sub(killed_at)
             );

@@ -50,7 +50,8 @@ pub struct SchedulerDeps {
     pub instance_id: String,
     /// A member silent this long is dead; also the shard lease's lifetime.
     pub peer_timeout: Duration,
-    /// How often ownership is reconsidered and leases renewed (the heartbeat interval).
+    /// How often ownership is reconsidered (the heartbeat interval); leases are renewed
+    /// every half `peer_timeout`.
     pub tick: Duration,
     /// The metrics.
     pub metrics: AlertingMetrics,
@@ -114,6 +115,7 @@ impl Scheduler {
                 shards: Shards::default(),
                 in_flight: HashMap::new(),
                 fingerprint: None,
+                renewed: None,
             }
             .run(cancel.clone()),
         );
@@ -158,6 +160,8 @@ struct Loop {
     shards: Shards,
     in_flight: HashMap<u32, usize>,
     fingerprint: Option<(RulesFingerprint, tokio::time::Instant)>,
+    /// When the leases were last renewed.
+    renewed: Option<tokio::time::Instant>,
 }
 
 impl Loop {
@@ -375,11 +379,17 @@ impl Loop {
         if !members.contains(&me) {
             members.push(me.clone());
         }
+        // Leases live `peer_timeout` and claim slots as far ahead; they are renewed at half
+        // their life, in one statement, so a holder writes about twice per peer timeout
+        // whatever the number of rules. A holder that dies leaves its claim at most one
+        // lease life ahead: the slots up to then are skipped, inside the fail-over window.
         let ttl = i64::try_from(self.deps.peer_timeout.as_millis()).unwrap_or(5_000);
-        let horizon = i64::try_from(self.deps.tick.as_millis())
-            .unwrap_or(1_000)
-            .saturating_mul(3);
-        if !self.shards.held.is_empty() {
+        let horizon = ttl;
+        let due = self
+            .renewed
+            .is_none_or(|at| at.elapsed() >= self.deps.peer_timeout / 2);
+        if !self.shards.held.is_empty() && due {
+            self.renewed = Some(tokio::time::Instant::now());
             match self
                 .deps
                 .store
@@ -437,6 +447,9 @@ impl Loop {
             {
                 Ok(Some(claim)) => {
                     tracing::debug!(shard, start = claim.start, "claimed an alerting shard");
+                    if self.shards.held.is_empty() {
+                        self.renewed = Some(tokio::time::Instant::now());
+                    }
                     self.shards.held.insert(
                         shard,
                         Held {

@@ -625,7 +625,8 @@ tandem_http::cluster_tests!(
                 event.rule_uid
             );
         }
-        // Every rule is evaluated by a survivor within peer_timeout (2 s) + interval (1 s).
+        // Every rule is evaluated by a survivor within peer_timeout (2 s) + interval (1 s),
+        // plus an ownership tick and slack for a loaded machine.
         let rules: HashSet<_> = events.iter().map(|e| e.rule_uid.clone()).collect();
         assert_eq!(rules.len(), 30);
         for rule in &rules {
@@ -636,7 +637,7 @@ tandem_http::cluster_tests!(
                 .collect();
             let first = after.iter().min().copied().unwrap_or(i64::MAX);
             assert!(
-                first - stopped <= 3_000 + 500,
+                first - stopped <= 3_000 + 1_000,
                 "{rule} resumed {} ms after its instance left",
                 first - stopped
             );
