@@ -26,6 +26,7 @@ mod m20261125_000002_identity;
 mod m20261125_000003_dashboards;
 mod m20261202_000004_datasources;
 mod m20261202_000005_live;
+mod m20261202_000008_alerting;
 
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000003_dashboards::Migration),
             Box::new(m20261202_000004_datasources::Migration),
             Box::new(m20261202_000005_live::Migration),
+            Box::new(m20261202_000008_alerting::Migration),
         ]
     }
 }

@@ -2,8 +2,8 @@
 # Interoperability check with the real Python `grafana-client` (5.x, from PyPI): builds the
 # debug `tandem-server`, starts two instances (A and B) sharing a fresh PostgreSQL database,
 # and runs scripts/interop/grafana_client_identity.py, then
-# scripts/interop/grafana_client_dashboards.py and (with a private Prometheus)
-# scripts/interop/grafana_client_datasources.py, against both from a throwaway virtualenv
+# scripts/interop/grafana_client_dashboards.py, grafana_client_alerting.py and (with a private
+# Prometheus) grafana_client_datasources.py, against both from a throwaway virtualenv
 # (all must pass). Everything it made (servers, database, virtualenv) is removed on exit; any
 # failure, including a server that does not exit 0 on SIGTERM, makes it exit non-zero.
 # PostgreSQL admin URL: $TANDEM_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test).
@@ -172,6 +172,9 @@ step "running grafana_client_identity.py against A and B"
 
 step "running grafana_client_dashboards.py against A and B"
 "$tmp/venv/bin/python" scripts/interop/grafana_client_dashboards.py "${urls[0]}" "${urls[1]}" "$admin_password"
+
+step "running grafana_client_alerting.py against A and B"
+"$tmp/venv/bin/python" scripts/interop/grafana_client_alerting.py "${urls[0]}" "${urls[1]}" "$admin_password"
 
 start_prometheus
 step "running grafana_client_datasources.py against A and B, with the Prometheus at $prometheus_url"

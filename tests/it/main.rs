@@ -1,5 +1,6 @@
 //! Cross-crate tests with real `tandem-server` processes: cold starts of several instances
 //! on one database, SIGKILL and SIGTERM, and the command line.
 
+mod alerting;
 mod processes;
 mod security;

@@ -28,7 +28,10 @@ use std::time::Duration;
 
 use tandem_dashboards::{DashboardSettings, ProvisioningConfig};
 use tandem_datasources::{DataSourceProvisioning, DataSourceSettings, HttpSettings};
-use tandem_http::{AuthSettings, ClusterSettings, SameSite, ServerSettings, Settings};
+use tandem_http::{
+    AlertProvisioning, AlertingError, AlertingSettings, AuthSettings, ClusterSettings,
+    EvaluationMode, SameSite, ServerSettings, Settings,
+};
 use tandem_live::{HaEngine, LiveSettings};
 use tandem_sessions::SessionSettings;
 use tandem_storage::{Backend, DatabaseSettings, Location, redact_url};
@@ -121,6 +124,24 @@ pub(crate) const KEYS: &[Key] = &[
     key("live", "ha_engine_address", "127.0.0.1:6379", "Redis host:port or redis:// URL"),
     key("live", "ha_engine_password", "", "Redis password"),
     key("live", "ha_prefix", "", "prefix of Live's Redis keys and channels; empty = tandem"),
+    key("cluster", "alerting_evaluation", "all", "all: every instance evaluates every rule; sharded: one live instance each"),
+    key("unified_alerting", "execute_alerts", "true", "evaluate alert rules on this instance"),
+    key("unified_alerting", "min_interval", "10s", "base interval; group intervals are multiples of it"),
+    key("unified_alerting", "evaluation_timeout", "30s", "longest time one evaluation attempt may take"),
+    key("unified_alerting", "max_attempts", "3", "attempts of a failing evaluation"),
+    key("unified_alerting", "ha_peers", "", "accepted and ignored: the database replaces gossip"),
+    key("unified_alerting", "ha_listen_address", "0.0.0.0:9094", "accepted and ignored"),
+    key("unified_alerting", "ha_advertise_address", "", "accepted and ignored"),
+    key("unified_alerting", "ha_peer_timeout", "15s", "accepted and ignored"),
+    key("unified_alerting", "ha_gossip_interval", "200ms", "accepted and ignored"),
+    key("unified_alerting", "ha_push_pull_interval", "60s", "accepted and ignored"),
+    key("unified_alerting", "ha_redis_address", "", "accepted and ignored"),
+    key("unified_alerting", "ha_redis_username", "", "accepted and ignored"),
+    key("unified_alerting", "ha_redis_password", "", "accepted and ignored"),
+    key("unified_alerting", "ha_redis_db", "0", "accepted and ignored"),
+    key("unified_alerting", "ha_redis_prefix", "", "accepted and ignored"),
+    key("unified_alerting", "ha_redis_peer_name", "", "accepted and ignored"),
+    key("unified_alerting", "ha_redis_max_conns", "5", "accepted and ignored"),
 ];
 
 /// Everything loading produces.
@@ -226,6 +247,8 @@ pub(crate) enum ConfigError {
     Provisioning(tandem_dashboards::Error),
     /// The data source provisioning files cannot be used.
     DataSourceProvisioning(tandem_datasources::Error),
+    /// The alerting provisioning files cannot be used.
+    AlertingProvisioning(AlertingError),
 }
 
 impl fmt::Display for ConfigError {
@@ -285,6 +308,7 @@ impl fmt::Display for ConfigError {
             ConfigError::Layering(err) => write!(f, "cannot layer the configuration: {err}"),
             ConfigError::Provisioning(err) => write!(f, "{err}"),
             ConfigError::DataSourceProvisioning(err) => write!(f, "{err}"),
+            ConfigError::AlertingProvisioning(err) => write!(f, "{err}"),
         }
     }
 }
@@ -451,6 +475,9 @@ fn load_from(
     settings.datasource_provisioning =
         DataSourceProvisioning::load_dir(&provisioning.join("datasources"), |name| env(name))
             .map_err(ConfigError::DataSourceProvisioning)?;
+    settings.alerting_provisioning =
+        AlertProvisioning::load_dir(&provisioning.join("alerting"), |name| env(name))
+            .map_err(ConfigError::AlertingProvisioning)?;
     Ok(Loaded {
         settings,
         log,
@@ -585,6 +612,8 @@ fn settings(values: &Values) -> Result<(Settings, LogSettings, Vec<String>), Con
         datasources: datasources(values)?,
         live: live(values)?,
         datasource_provisioning: DataSourceProvisioning::default(),
+        alerting: alerting(values)?,
+        alerting_provisioning: AlertProvisioning::default(),
     };
     Ok((settings, log, warnings))
 }
@@ -673,6 +702,62 @@ fn datasources(values: &Values) -> Result<DataSourceSettings, ConfigError> {
 
 /// The largest data source answer read when `[dataproxy] response_limit` is 0.
 const DEFAULT_RESPONSE_LIMIT: usize = 256 * 1024 * 1024;
+
+/// `[unified_alerting]` and `[cluster] alerting_evaluation`. Grafana's gossip keys
+/// (`ha_*`) are read so that they stay declared, and ignored: the shared database does
+/// their job.
+fn alerting(values: &Values) -> Result<AlertingSettings, ConfigError> {
+    for name in [
+        "ha_peers",
+        "ha_listen_address",
+        "ha_advertise_address",
+        "ha_peer_timeout",
+        "ha_gossip_interval",
+        "ha_push_pull_interval",
+        "ha_redis_address",
+        "ha_redis_username",
+        "ha_redis_password",
+        "ha_redis_db",
+        "ha_redis_prefix",
+        "ha_redis_peer_name",
+        "ha_redis_max_conns",
+    ] {
+        let _ignored: String = values.get("unified_alerting", name)?;
+    }
+    let mode = match values
+        .get::<String>("cluster", "alerting_evaluation")?
+        .as_str()
+    {
+        "all" => EvaluationMode::All,
+        "sharded" => EvaluationMode::Sharded,
+        _ => return Err(values.invalid("cluster", "alerting_evaluation", "all or sharded")),
+    };
+    let min_interval: Duration = values.get("unified_alerting", "min_interval")?;
+    if min_interval < Duration::from_secs(1) || min_interval.subsec_nanos() != 0 {
+        return Err(values.invalid(
+            "unified_alerting",
+            "min_interval",
+            "a whole number of seconds, at least 1s",
+        ));
+    }
+    let evaluation_timeout: Duration = values.get("unified_alerting", "evaluation_timeout")?;
+    if evaluation_timeout.is_zero() {
+        return Err(values.invalid(
+            "unified_alerting",
+            "evaluation_timeout",
+            "a duration above 0",
+        ));
+    }
+    let max_attempts: u32 = values.get("unified_alerting", "max_attempts")?;
+    Ok(AlertingSettings {
+        execute_alerts: values.get("unified_alerting", "execute_alerts")?,
+        min_interval,
+        evaluation_timeout,
+        max_attempts: max_attempts.max(1),
+        mode,
+        ..AlertingSettings::default()
+    })
+}
 
 /// The `[security]` and `[auth]` keys of sessions, logins and the admin user.
 fn identity(values: &Values) -> Result<SessionSettings, ConfigError> {

@@ -257,7 +257,11 @@ impl Prometheus {
     }
 
     /// Sends one API call; the HTTP status and body of the answer, which [`parse`] reads.
-    async fn call(&self, path: &str, params: &[(&str, String)]) -> Result<(u16, Vec<u8>), QueryError> {
+    async fn call(
+        &self,
+        path: &str,
+        params: &[(&str, String)],
+    ) -> Result<(u16, Vec<u8>), QueryError> {
         let url = self
             .base
             .join(path)
@@ -333,7 +337,9 @@ fn parse(status: u16, body: &[u8]) -> Result<Data<'_>, QueryError> {
         Err(_) if (200..300).contains(&status) => Err(unexpected_shape()),
         Err(_) => Err(QueryError {
             status: error_status(status),
-            message: format!("Prometheus answered {status} with a body that is not Prometheus JSON"),
+            message: format!(
+                "Prometheus answered {status} with a body that is not Prometheus JSON"
+            ),
         }),
     }
 }

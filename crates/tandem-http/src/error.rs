@@ -31,6 +31,9 @@ pub enum Error {
     /// postgres` on another database).
     #[error("cannot start Live: {0}")]
     Live(#[source] tandem_live::Error),
+    /// Alerting could not be set up (its metrics could not be registered).
+    #[error(transparent)]
+    Alerting(#[from] tandem_alerting::Error),
     /// The Prometheus registry could not be built.
     #[error("cannot register the metrics: {0}")]
     Metrics(#[source] prometheus::Error),
@@ -201,6 +204,38 @@ impl From<tandem_datasources::Error> for ApiError {
                         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
                     }
                 };
+            }
+        };
+        ApiError::new(code, err.to_string())
+    }
+}
+
+impl From<tandem_alerting::Error> for ApiError {
+    fn from(err: tandem_alerting::Error) -> ApiError {
+        use tandem_alerting::Error as E;
+        let code = match &err {
+            E::Invalid(_)
+            | E::BadRequest(_)
+            | E::FolderNotFound
+            | E::TitleTaken
+            | E::UidTaken
+            | E::ProvisionedGroup(_)
+            | E::Input(_) => StatusCode::BAD_REQUEST,
+            E::RuleNotFound | E::GroupNotFound => StatusCode::NOT_FOUND,
+            E::VersionMismatch | E::ProvenanceChange { .. } | E::ProvenanceMismatch { .. } => {
+                StatusCode::CONFLICT
+            }
+            E::DataSources(inner) if inner.is_client_error() => StatusCode::BAD_REQUEST,
+            E::Storage(_) => {
+                return ApiError::from(match err {
+                    E::Storage(inner) => inner,
+                    _ => return ApiError::from_status(StatusCode::INTERNAL_SERVER_ERROR),
+                });
+            }
+            _ => {
+                // The server's own files or rows are at fault; the details go to the log.
+                tracing::error!(error = %err, "alerting error while serving a request");
+                return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error");
             }
         };
         ApiError::new(code, err.to_string())

@@ -55,6 +55,9 @@ pub use crate::serve::serve;
 pub use crate::server::{RunningServer, Server};
 pub use crate::settings::{AuthSettings, ClusterSettings, SameSite, ServerSettings, Settings};
 pub use crate::state::{AppState, AppStateParts};
+pub use tandem_alerting::{
+    AlertProvisioning, AlertingSettings, Error as AlertingError, Evaluated, EvaluationMode,
+};
 
 /// The Grafana version Tandem reports; clients choose their API flavour by it.
 pub const GRAFANA_VERSION: &str = "12.1.0";
@@ -129,6 +132,7 @@ pub fn route_table() -> Vec<RouteSpec> {
 
 /// The routes that answer without authentication, and those that need it.
 fn api_routes() -> (Routes, Routes) {
+    use crate::routes::alerting::{prometheus, provisioning as alert_provisioning, ruler};
     use crate::routes::content::{dashboards, folders, search};
     use crate::routes::identity::{admin, login, orgs, service_accounts, teams, user, users};
 
@@ -170,6 +174,11 @@ fn api_routes() -> (Routes, Routes) {
         .merge(folders::routes())
         .merge(crate::routes::datasources::routes())
         .merge(crate::routes::live::routes())
+        .merge(
+            alert_provisioning::routes()
+                .merge(ruler::routes())
+                .merge(prometheus::routes()),
+        )
         .get("/api/search", search::search)
         .query(SEARCH_EXAMPLE)
         .get("/api/search/", search::search)

@@ -2,6 +2,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tandem_alerting::{
+    AlertProvisioner, AlertRules, AlertStore, AlertingMetrics, Evaluated, Scheduler, SchedulerDeps,
+    SqlAlertStore,
+};
 use tandem_dashboards::{
     DashboardEvent, DashboardEvents, DashboardStore, Dashboards, Provisioner, SqlDashboardStore,
 };
@@ -21,6 +25,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::live::{DashboardAuthorizer, LiveCollector, forward_dashboard_events};
+use crate::shared::alerting::DashboardFolders;
 use crate::{AppState, AppStateParts, BuildInfo, Error, Metrics, Result, Settings};
 
 /// How often expired cache entries are deleted (once per cluster).
@@ -36,6 +41,11 @@ const VERSION_RETENTION_INTERVAL: Duration = Duration::from_secs(600);
 /// How many dashboard changes a slow subscriber may fall behind before it loses the
 /// oldest (it sees `RecvError::Lagged`); saves never wait for subscribers.
 const DASHBOARD_EVENTS_CAPACITY: usize = 1024;
+/// How many evaluations a slow subscriber of `RunningServer::alerting_evaluations` may
+/// fall behind before it loses the oldest; evaluations never wait for subscribers.
+const ALERTING_EVENTS_CAPACITY: usize = 4096;
+/// How often the alerting provisioning files are applied again.
+const ALERTING_PROVISIONING_INTERVAL: Duration = Duration::from_secs(30);
 /// How long a graceful shutdown waits for in-flight requests.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -181,13 +191,24 @@ impl Server {
         let jobs = jobs.start();
         let shutdown = CancellationToken::new();
         let provisioning = start_provisioning(&settings, &dashboards, shutdown.clone()).await;
+        let metrics = Arc::new(Metrics::new(build.version, build.commit).map_err(Error::Metrics)?);
+        let alerting = start_alerting(
+            &settings,
+            &db,
+            &dashboards,
+            &membership,
+            &instance_id,
+            &metrics,
+            shutdown.clone(),
+        )
+        .await?;
 
         let state = AppState::new(AppStateParts {
             db: db.clone(),
             membership,
             instance_id: Arc::from(instance_id.as_str()),
             peer_timeout: settings.cluster.peer_timeout,
-            metrics: Arc::new(Metrics::new(build.version, build.commit).map_err(Error::Metrics)?),
+            metrics,
             build,
             root_url: Arc::from(settings.server.root_url.as_str()),
             max_body_bytes: settings.server.max_request_body_bytes,
@@ -197,6 +218,7 @@ impl Server {
             dashboards,
             datasources,
             live: live.clone(),
+            alerting: alerting.rules,
         });
         state
             .metrics
@@ -230,6 +252,9 @@ impl Server {
             dashboard_events,
             live,
             live_events: Some(live_events),
+            alerting_scheduler: alerting.scheduler,
+            alerting_provisioning: alerting.provisioning,
+            alerting_events: alerting.events,
             db,
         })
     }
@@ -248,6 +273,9 @@ pub struct RunningServer {
     dashboard_events: broadcast::Sender<DashboardEvent>,
     live: Arc<Hub>,
     live_events: Option<JoinHandle<()>>,
+    alerting_scheduler: Option<Scheduler>,
+    alerting_provisioning: Option<JoinHandle<()>>,
+    alerting_events: broadcast::Sender<Evaluated>,
     db: Database,
 }
 
@@ -278,6 +306,12 @@ impl RunningServer {
         self.dashboard_events.subscribe()
     }
 
+    /// Every alert rule evaluation this instance runs from now on, once each (tests and
+    /// embedders watch which instance evaluated which slot).
+    pub fn alerting_evaluations(&self) -> broadcast::Receiver<Evaluated> {
+        self.alerting_events.subscribe()
+    }
+
     /// Resolves only if the HTTP server stops on its own (its listener failed), with the
     /// reason; a supervisor selects on it next to its shutdown signal.
     pub async fn failed(&mut self) -> Error {
@@ -298,6 +332,10 @@ impl RunningServer {
     /// stops the cluster jobs and closes the database pool.
     pub async fn shutdown(mut self) -> Result<()> {
         tracing::info!("shutting down");
+        // The scheduler releases its shards, so peers take its rules over at once.
+        if let Some(scheduler) = self.alerting_scheduler.take() {
+            scheduler.stop().await;
+        }
         let left = match self.heartbeat.take() {
             Some(heartbeat) => heartbeat.leave().await,
             None => Ok(()),
@@ -317,6 +355,9 @@ impl RunningServer {
             jobs.stop().await;
         }
         if let Some(provisioning) = self.provisioning.take() {
+            let _ = provisioning.await;
+        }
+        if let Some(provisioning) = self.alerting_provisioning.take() {
             let _ = provisioning.await;
         }
         self.db.close().await;
@@ -357,6 +398,79 @@ async fn start_provisioning(
             () = tokio::time::sleep(interval) => provisioner.run(interval, shutdown).await,
         }
     }))
+}
+
+/// Alerting as one instance runs it.
+struct AlertingParts {
+    rules: AlertRules,
+    scheduler: Option<Scheduler>,
+    provisioning: Option<JoinHandle<()>>,
+    events: broadcast::Sender<Evaluated>,
+}
+
+/// Builds the alert rules service, provisions the alerting files once (so their rules exist
+/// when the server starts answering) and again every 30 s, and starts the scheduler when
+/// `execute_alerts` is on.
+async fn start_alerting(
+    settings: &Settings,
+    db: &Database,
+    dashboards: &Dashboards,
+    membership: &Arc<dyn Membership>,
+    instance_id: &str,
+    metrics: &Metrics,
+    shutdown: CancellationToken,
+) -> Result<AlertingParts> {
+    let store: Arc<dyn AlertStore> = Arc::new(SqlAlertStore::new(db.clone()));
+    let folders = Arc::new(DashboardFolders(dashboards.clone()));
+    let datasource_store: Arc<dyn tandem_datasources::DataSourceStore> = Arc::new(
+        tandem_datasources::SqlDataSourceStore::new(db.clone(), &settings.identity.secret_key),
+    );
+    let queries = Arc::new(tandem_datasources::DataSourceService::new(
+        datasource_store.clone(),
+        tandem_datasources::DataSourceSettings::default(),
+    ));
+    let rules = AlertRules::new(
+        store.clone(),
+        folders.clone(),
+        datasource_store,
+        settings.alerting.clone(),
+    );
+    let provisioner = AlertProvisioner::new(rules.clone(), settings.alerting_provisioning.clone());
+    let provisioning = if provisioner.is_empty() {
+        None
+    } else {
+        let report = provisioner.run_once().await;
+        tracing::info!(?report, "provisioned alert rules");
+        let cancel = shutdown.clone();
+        Some(tokio::spawn(async move {
+            provisioner
+                .run(ALERTING_PROVISIONING_INTERVAL, cancel)
+                .await;
+        }))
+    };
+    let (events, _) = broadcast::channel(ALERTING_EVENTS_CAPACITY);
+    let scheduler = if settings.alerting.execute_alerts {
+        Some(Scheduler::start(SchedulerDeps {
+            store,
+            queries,
+            folders,
+            membership: membership.clone(),
+            instance_id: instance_id.to_owned(),
+            peer_timeout: settings.cluster.peer_timeout,
+            tick: settings.cluster.heartbeat_interval,
+            metrics: AlertingMetrics::new(metrics.registry())?,
+            settings: settings.alerting.clone(),
+            events: Some(events.clone()),
+        }))
+    } else {
+        None
+    };
+    Ok(AlertingParts {
+        rules,
+        scheduler,
+        provisioning,
+        events,
+    })
 }
 
 /// The address to advertise when none is configured: the listening address, with an

@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use tandem_alerting::{AlertProvisioning, AlertingSettings};
 use tandem_dashboards::{DashboardSettings, ProvisioningConfig};
 use tandem_datasources::{DataSourceProvisioning, DataSourceSettings};
 use tandem_live::LiveSettings;
@@ -33,6 +34,11 @@ pub struct Settings {
     /// The data sources of `<[paths] provisioning>/datasources/*.yaml`, as the binary read
     /// them (variables expanded); applied at every start, as Grafana does.
     pub datasource_provisioning: DataSourceProvisioning,
+    /// `[unified_alerting]` and `[cluster] alerting_evaluation`.
+    pub alerting: AlertingSettings,
+    /// The rule groups of `<[paths] provisioning>/alerting/*.yaml`, as the binary read
+    /// them; none by default.
+    pub alerting_provisioning: AlertProvisioning,
 }
 
 /// `[server]` settings.

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tandem_alerting::AlertRules;
 use tandem_dashboards::Dashboards;
 use tandem_datasources::DataSourceService;
 use tandem_live::Hub;
@@ -61,6 +62,8 @@ pub struct AppStateParts {
     pub datasources: DataSourceService,
     /// Grafana Live: this instance's WebSocket connections and the HA engine.
     pub live: Arc<Hub>,
+    /// Alert rules and their state.
+    pub alerting: AlertRules,
 }
 
 impl AppStateParts {

@@ -19,6 +19,7 @@ pub(crate) struct Fixtures {
     dashboard_uid: String,
     dashboard_id: i64,
     datasource_id: i64,
+    rule_uid: String,
 }
 
 impl Fixtures {
@@ -99,6 +100,17 @@ impl Fixtures {
         )
         .await;
         let datasource_id = id(&datasource, "id");
+        let rule = as_admin_ok(
+            "POST",
+            url,
+            "/api/v1/provisioning/alert-rules",
+            json!({"uid": "fixture-rule", "folderUID": "fixture-folder", "ruleGroup": "fixture-group",
+                   "title": "Fixture rule", "condition": "A", "noDataState": "NoData", "execErrState": "Error",
+                   "data": [{"refId": "A", "relativeTimeRange": {"from": 0, "to": 0}, "datasourceUid": "__expr__",
+                             "model": {"type": "math", "expression": "1"}}]}),
+        )
+        .await;
+        let rule_uid = rule.json()["uid"].as_str().unwrap_or_default().to_owned();
         // The fixture user has a session of its own, for the session routes to aim at.
         login(url, "fixture", "fixture password").await;
         Fixtures {
@@ -113,6 +125,7 @@ impl Fixtures {
             dashboard_uid: "fixture-dash".to_owned(),
             dashboard_id,
             datasource_id,
+            rule_uid,
         }
     }
 
@@ -139,6 +152,9 @@ impl Fixtures {
             "id" if path.starts_with("/api/folders/id/") => self.folder_id.to_string(),
             "id" if path.starts_with("/api/dashboards/id/") => self.dashboard_id.to_string(),
             "uid" if path.starts_with("/api/folders/") => self.folder_uid.clone(),
+            "uid" if path.starts_with("/api/v1/provisioning/alert-rules/") => self.rule_uid.clone(),
+            "folder_uid" => self.folder_uid.clone(),
+            "group" => "fixture-group".to_owned(),
             "uid"
                 if path.starts_with("/api/dashboards/uid/") || path.contains("/dashboard/uid/") =>
             {

@@ -50,8 +50,11 @@ const ACTIONS_WITHOUT_BODY: &[&str] = &[
 tandem_http::cluster_tests!(
     every_route_answers_hostile_input_with_a_4xx_and_writes_nothing,
     2,
-    // Retention never runs into the battery's snapshots.
-    |_, settings| settings.dashboards.versions_to_keep = 1_000_000,
+    // Retention never runs into the battery's snapshots, nor alert evaluations.
+    |_, settings| {
+        settings.dashboards.versions_to_keep = 1_000_000;
+        settings.alerting.execute_alerts = false;
+    },
     |cluster: TestCluster| async move {
         run(&cluster).await;
         cluster.shutdown().await;

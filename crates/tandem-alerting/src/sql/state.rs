@@ -1,0 +1,422 @@
+//! Alert instances, rule statuses and shard leases.
+
+use sea_orm::{
+    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, Statement, Value,
+};
+use tandem_storage::now_ms;
+
+use crate::sql::entity::{alert_instance, alert_rule_status};
+use crate::sql::{
+    SqlAlertStore, db_now, instance_from_row, placeholders, status_from_row, to_json,
+};
+use crate::store::{InstanceWrite, ShardClaim};
+use crate::{AlertInstance, Error, OrgId, Result, RuleStatus, RuleUid};
+
+fn instance_row(instance: &AlertInstance) -> Result<alert_instance::ActiveModel> {
+    Ok(alert_instance::ActiveModel {
+        org_id: ActiveValue::Set(instance.org_id.0),
+        rule_uid: ActiveValue::Set(instance.rule_uid.as_str().to_owned()),
+        labels_hash: ActiveValue::Set(instance.fingerprint.clone()),
+        labels: ActiveValue::Set(to_json(&instance.labels)?),
+        state: ActiveValue::Set(instance.state.as_str().to_owned()),
+        reason: ActiveValue::Set(instance.reason.chars().take(64).collect()),
+        started_at: ActiveValue::Set(instance.started_at),
+        ends_at: ActiveValue::Set(instance.ends_at),
+        last_slot: ActiveValue::Set(instance.last_slot),
+        last_eval_at: ActiveValue::Set(instance.last_eval_at),
+        eval_values: ActiveValue::Set(to_json(&instance.values)?),
+        annotations: ActiveValue::Set(to_json(&instance.annotations)?),
+        error: ActiveValue::Set(instance.error.chars().take(4_000).collect()),
+        resolved_at: ActiveValue::Set(instance.resolved_at),
+        last_sent_at: ActiveValue::Set(instance.last_sent_at),
+        missing_evals: ActiveValue::Set(i32::try_from(instance.missing_evals).unwrap_or(i32::MAX)),
+        written_at: ActiveValue::Set(instance.written_at),
+    })
+}
+
+pub(super) async fn load_instances(
+    store: &SqlAlertStore,
+    org: OrgId,
+    rules: &[RuleUid],
+) -> Result<Vec<AlertInstance>> {
+    let mut out = Vec::new();
+    for chunk in rules.chunks(500) {
+        let uids: Vec<String> = chunk.iter().map(|r| r.as_str().to_owned()).collect();
+        let uids = &uids;
+        let rows = store
+            .db
+            .read(|conn| async move {
+                alert_instance::Entity::find()
+                    .filter(alert_instance::Column::OrgId.eq(org.0))
+                    .filter(alert_instance::Column::RuleUid.is_in(uids.iter().cloned()))
+                    .all(&conn)
+                    .await
+            })
+            .await?;
+        for row in rows {
+            out.push(instance_from_row(row)?);
+        }
+    }
+    Ok(out)
+}
+
+pub(super) async fn list_instances(
+    store: &SqlAlertStore,
+    org: Option<OrgId>,
+) -> Result<Vec<AlertInstance>> {
+    let rows = store
+        .db
+        .read(|conn| async move {
+            let mut query = alert_instance::Entity::find();
+            if let Some(org) = org {
+                query = query.filter(alert_instance::Column::OrgId.eq(org.0));
+            }
+            query
+                .order_by_asc(alert_instance::Column::OrgId)
+                .order_by_asc(alert_instance::Column::RuleUid)
+                .order_by_asc(alert_instance::Column::LabelsHash)
+                .all(&conn)
+                .await
+        })
+        .await?;
+    rows.into_iter().map(instance_from_row).collect()
+}
+
+pub(super) async fn write_instances(store: &SqlAlertStore, write: InstanceWrite) -> Result<bool> {
+    if write.upserts.is_empty() && write.deletes.is_empty() {
+        return Ok(true);
+    }
+    let write = &write;
+    let outcome = store
+        .db
+        .transaction(|tx| async move {
+            let org = write.org_id.0;
+            let rule = write.rule_uid.as_str();
+            for instance in &write.upserts {
+                let row = instance_row(instance)?;
+                let updated = alert_instance::Entity::update_many()
+                    .set(row.clone())
+                    .filter(alert_instance::Column::OrgId.eq(org))
+                    .filter(alert_instance::Column::RuleUid.eq(rule))
+                    .filter(alert_instance::Column::LabelsHash.eq(instance.fingerprint.as_str()))
+                    .filter(alert_instance::Column::LastSlot.lt(write.slot))
+                    .exec(&*tx)
+                    .await?;
+                if updated.rows_affected == 1 {
+                    continue;
+                }
+                let exists = alert_instance::Entity::find()
+                    .filter(alert_instance::Column::OrgId.eq(org))
+                    .filter(alert_instance::Column::RuleUid.eq(rule))
+                    .filter(alert_instance::Column::LabelsHash.eq(instance.fingerprint.as_str()))
+                    .one(&*tx)
+                    .await?
+                    .is_some();
+                if exists {
+                    // A newer (or the same) slot is stored: this evaluation is late.
+                    return Err(Error::VersionMismatch);
+                }
+                match row.insert(&*tx).await {
+                    Ok(_) => {}
+                    Err(err) if tandem_storage::Error::from(err.clone()).is_unique_violation() => {
+                        return Err(Error::VersionMismatch);
+                    }
+                    Err(err) => return Err(err.into()),
+                }
+            }
+            for fingerprint in &write.deletes {
+                alert_instance::Entity::delete_many()
+                    .filter(alert_instance::Column::OrgId.eq(org))
+                    .filter(alert_instance::Column::RuleUid.eq(rule))
+                    .filter(alert_instance::Column::LabelsHash.eq(fingerprint.as_str()))
+                    .filter(alert_instance::Column::LastSlot.lt(write.slot))
+                    .exec(&*tx)
+                    .await?;
+            }
+            Ok::<_, Error>(true)
+        })
+        .await;
+    match outcome {
+        Err(Error::VersionMismatch) => Ok(false),
+        Err(err) if err.is_unique_violation() => Ok(false),
+        other => other,
+    }
+}
+
+pub(super) async fn mark_sent(
+    store: &SqlAlertStore,
+    org: OrgId,
+    rule: &RuleUid,
+    fingerprint: &str,
+    at: i64,
+) -> Result<()> {
+    store
+        .db
+        .transaction(|tx| async move {
+            alert_instance::Entity::update_many()
+                .col_expr(
+                    alert_instance::Column::LastSentAt,
+                    sea_orm::sea_query::Expr::value(at),
+                )
+                .filter(alert_instance::Column::OrgId.eq(org.0))
+                .filter(alert_instance::Column::RuleUid.eq(rule.as_str()))
+                .filter(alert_instance::Column::LabelsHash.eq(fingerprint))
+                .exec(&*tx)
+                .await?;
+            Ok::<_, Error>(())
+        })
+        .await
+}
+
+pub(super) async fn write_status(store: &SqlAlertStore, status: RuleStatus) -> Result<bool> {
+    let status = &status;
+    let outcome = store
+        .db
+        .transaction(|tx| async move {
+            let row = alert_rule_status::ActiveModel {
+                org_id: ActiveValue::Set(status.org_id.0),
+                rule_uid: ActiveValue::Set(status.rule_uid.as_str().to_owned()),
+                last_slot: ActiveValue::Set(status.last_slot),
+                duration_ms: ActiveValue::Set(status.duration_ms),
+                health: ActiveValue::Set(status.health.clone()),
+                last_error: ActiveValue::Set(status.last_error.chars().take(4_000).collect()),
+                written_at: ActiveValue::Set(status.written_at),
+            };
+            let updated = alert_rule_status::Entity::update_many()
+                .set(row.clone())
+                .filter(alert_rule_status::Column::OrgId.eq(status.org_id.0))
+                .filter(alert_rule_status::Column::RuleUid.eq(status.rule_uid.as_str()))
+                .filter(alert_rule_status::Column::LastSlot.lt(status.last_slot))
+                .exec(&*tx)
+                .await?;
+            if updated.rows_affected == 1 {
+                return Ok(true);
+            }
+            let exists = alert_rule_status::Entity::find()
+                .filter(alert_rule_status::Column::OrgId.eq(status.org_id.0))
+                .filter(alert_rule_status::Column::RuleUid.eq(status.rule_uid.as_str()))
+                .one(&*tx)
+                .await?
+                .is_some();
+            if exists {
+                return Ok(false);
+            }
+            row.insert(&*tx).await?;
+            Ok::<_, Error>(true)
+        })
+        .await;
+    match outcome {
+        Err(err) if err.is_unique_violation() => Ok(false),
+        other => other,
+    }
+}
+
+pub(super) async fn list_statuses(store: &SqlAlertStore, org: OrgId) -> Result<Vec<RuleStatus>> {
+    let rows = store
+        .db
+        .read(|conn| async move {
+            alert_rule_status::Entity::find()
+                .filter(alert_rule_status::Column::OrgId.eq(org.0))
+                .all(&conn)
+                .await
+        })
+        .await?;
+    Ok(rows.into_iter().map(status_from_row).collect())
+}
+
+fn statement(backend: sea_orm::DbBackend, sql: &str, values: Vec<Value>) -> Statement {
+    Statement::from_sql_and_values(backend, placeholders(backend, sql), values)
+}
+
+pub(super) async fn claim_shard(
+    store: &SqlAlertStore,
+    shard: u32,
+    holder: &str,
+    ttl_ms: i64,
+    horizon_ms: i64,
+) -> Result<Option<ShardClaim>> {
+    let backend = store.backend();
+    let now = db_now(backend);
+    let lock = if backend == sea_orm::DbBackend::Sqlite {
+        ""
+    } else {
+        " FOR UPDATE"
+    };
+    let select = format!(
+        "SELECT holder, token, expires_at, claimed_until, {now} AS db_now FROM alert_shard WHERE shard = ?{lock}"
+    );
+    let outcome = store
+        .db
+        .transaction(|tx| {
+            let select = select.clone();
+            async move {
+                let shard_value = Value::from(i64::from(shard));
+                let row = tx
+                    .query_one_raw(statement(backend, &select, vec![shard_value.clone()]))
+                    .await?;
+                match row {
+                    None => {
+                        let now_row = tx
+                            .query_one_raw(Statement::from_string(
+                                backend,
+                                format!("SELECT {now} AS db_now"),
+                            ))
+                            .await?;
+                        let db_time: i64 = match now_row {
+                            Some(row) => row.try_get("", "db_now")?,
+                            None => now_ms(),
+                        };
+                        let until = db_time.saturating_add(horizon_ms);
+                        tx.execute_raw(statement(
+                            backend,
+                            "INSERT INTO alert_shard (shard, holder, token, expires_at, claimed_until) VALUES (?, ?, 1, ?, ?)",
+                            vec![
+                                shard_value,
+                                Value::from(holder),
+                                Value::from(db_time.saturating_add(ttl_ms)),
+                                Value::from(until),
+                            ],
+                        ))
+                        .await?;
+                        Ok::<_, Error>(Some(ShardClaim {
+                            shard,
+                            token: 1,
+                            start: 0,
+                            claimed_until: until,
+                        }))
+                    }
+                    Some(row) => {
+                        let stored_holder: String = row.try_get("", "holder")?;
+                        let token: i64 = row.try_get("", "token")?;
+                        let expires_at: i64 = row.try_get("", "expires_at")?;
+                        let claimed_until: i64 = row.try_get("", "claimed_until")?;
+                        let db_time: i64 = row.try_get("", "db_now")?;
+                        if expires_at > db_time && stored_holder != holder {
+                            return Ok(None);
+                        }
+                        let until = claimed_until.max(db_time.saturating_add(horizon_ms));
+                        let result = tx
+                            .execute_raw(statement(
+                                backend,
+                                "UPDATE alert_shard SET holder = ?, token = ?, expires_at = ?, claimed_until = ? WHERE shard = ? AND token = ?",
+                                vec![
+                                    Value::from(holder),
+                                    Value::from(token + 1),
+                                    Value::from(db_time.saturating_add(ttl_ms)),
+                                    Value::from(until),
+                                    shard_value,
+                                    Value::from(token),
+                                ],
+                            ))
+                            .await?;
+                        if result.rows_affected() != 1 {
+                            return Ok(None);
+                        }
+                        Ok(Some(ShardClaim {
+                            shard,
+                            token: token + 1,
+                            start: claimed_until,
+                            claimed_until: until,
+                        }))
+                    }
+                }
+            }
+        })
+        .await;
+    match outcome {
+        Err(err) if err.is_unique_violation() => Ok(None),
+        other => other,
+    }
+}
+
+pub(super) async fn renew_shards(
+    store: &SqlAlertStore,
+    holder: &str,
+    ttl_ms: i64,
+    horizon_ms: i64,
+) -> Result<Vec<ShardClaim>> {
+    let backend = store.backend();
+    let now = db_now(backend);
+    let greatest = match backend {
+        sea_orm::DbBackend::Sqlite => "MAX",
+        _ => "GREATEST",
+    };
+    let update = format!(
+        "UPDATE alert_shard SET expires_at = {now} + ?, claimed_until = {greatest}(claimed_until, {now} + ?) \
+         WHERE holder = ? AND expires_at > {now}"
+    );
+    let select = format!(
+        "SELECT shard, token, claimed_until FROM alert_shard WHERE holder = ? AND expires_at > {now} ORDER BY shard"
+    );
+    store
+        .db
+        .transaction(|tx| {
+            let (update, select) = (update.clone(), select.clone());
+            async move {
+                tx.execute_raw(statement(
+                    backend,
+                    &update,
+                    vec![
+                        Value::from(ttl_ms),
+                        Value::from(horizon_ms),
+                        Value::from(holder),
+                    ],
+                ))
+                .await?;
+                let rows = tx
+                    .query_all_raw(statement(backend, &select, vec![Value::from(holder)]))
+                    .await?;
+                let mut claims = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let shard: i32 = row.try_get("", "shard")?;
+                    claims.push(ShardClaim {
+                        shard: u32::try_from(shard).unwrap_or(u32::MAX),
+                        token: row.try_get("", "token")?,
+                        start: 0,
+                        claimed_until: row.try_get("", "claimed_until")?,
+                    });
+                }
+                Ok::<_, Error>(claims)
+            }
+        })
+        .await
+}
+
+pub(super) async fn release_shard(
+    store: &SqlAlertStore,
+    holder: &str,
+    claim: ShardClaim,
+    evaluated_until: i64,
+) -> Result<()> {
+    let backend = store.backend();
+    let least = match backend {
+        sea_orm::DbBackend::Sqlite => "MIN",
+        _ => "LEAST",
+    };
+    let until = evaluated_until.max(claim.start);
+    let sql = format!(
+        "UPDATE alert_shard SET expires_at = 0, claimed_until = {least}(claimed_until, ?) \
+         WHERE shard = ? AND holder = ? AND token = ?"
+    );
+    store
+        .db
+        .transaction(|tx| {
+            let sql = sql.clone();
+            async move {
+                tx.execute_raw(statement(
+                    backend,
+                    &sql,
+                    vec![
+                        Value::from(until),
+                        Value::from(i64::from(claim.shard)),
+                        Value::from(holder),
+                        Value::from(claim.token),
+                    ],
+                ))
+                .await?;
+                Ok::<_, Error>(())
+            }
+        })
+        .await
+}

@@ -1,0 +1,3 @@
+//! Integration tests of `tandem-alerting`: the store's conformance suite on every backend.
+
+mod conformance;
