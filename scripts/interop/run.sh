@@ -4,8 +4,12 @@
 # and runs scripts/interop/grafana_client_identity.py, then
 # scripts/interop/grafana_client_dashboards.py, grafana_client_alerting.py and (with a private
 # Prometheus) grafana_client_datasources.py, against both from a throwaway virtualenv
-# (all must pass). Everything it made (servers, database, virtualenv) is removed on exit; any
-# failure, including a server that does not exit 0 on SIGTERM, makes it exit non-zero.
+# (all must pass). Then, for Grafana Live, a pair of instances per HA engine (Redis at
+# $TANDEM_TEST_REDIS_URL, default redis://127.0.0.1:6379, and PostgreSQL's own) runs
+# scripts/interop/live_sdks.py with centrifuge-python and the centrifuge npm SDK
+# (scripts/interop/node, installed with `npm ci`). Everything it made (servers, database,
+# virtualenv, Live's Redis keys) is removed on exit; any failure, including a server that
+# does not exit 0 on SIGTERM, makes it exit non-zero.
 # PostgreSQL admin URL: $TANDEM_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -23,6 +27,8 @@ names=()
 pids=()
 
 prometheus_pid=""
+live_prefix=""
+live_redis_url=""
 
 cleanup() {
     local status=$? failed=0 i pid rc
@@ -65,6 +71,10 @@ cleanup() {
             step "could not drop database $db" >&2
             failed=1
         fi
+    fi
+    if [ -n "$live_prefix" ]; then
+        redis-cli -u "$live_redis_url" --scan --pattern "$live_prefix.*" 2>/dev/null |
+            xargs -r redis-cli -u "$live_redis_url" del >/dev/null 2>&1 || true
     fi
     rm -rf "$tmp"
     step "removed $tmp (virtualenv and logs)"
@@ -137,35 +147,48 @@ db_created=1
 db_url="${PG_URL%/*}/$db"
 
 admin_password=$(python3 -c 'import secrets; print(secrets.token_urlsafe(18))')
-urls=()
-for name in a b; do
-    GF_DATABASE_TYPE=postgres GF_DATABASE_URL="$db_url" \
+
+# Starts server $1 on the database with the extra environment "${@:2}" (VAR=value ...).
+start_server() {
+    local name=$1
+    shift
+    env GF_DATABASE_TYPE=postgres GF_DATABASE_URL="$db_url" \
         GF_SERVER_HTTP_ADDR=127.0.0.1 GF_SERVER_HTTP_PORT=0 GF_LOG_FORMAT=json \
         GF_CLUSTER_INSTANCE_ID="$name" GF_SECURITY_ADMIN_PASSWORD="$admin_password" \
+        GF_PATHS_DATA="$tmp/data-$name" "$@" \
         "$BIN" >"$tmp/server-$name.log" 2>&1 &
     pids+=($!)
     names+=("$name")
     step "started server $name (pid $!)"
-done
+}
 
-deadline=$((SECONDS + HEALTH_WAIT_SECONDS))
-for i in "${!names[@]}"; do
-    log="$tmp/server-${names[$i]}.log"
-    until port=$(logged_port "$log") && [ -n "$port" ] &&
-        [ "$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$port/api/health")" = 200 ]; do
-        if ! kill -0 "${pids[$i]}" 2>/dev/null; then
-            step "server ${names[$i]} exited before answering /api/health" >&2
-            exit 1
-        fi
-        if [ "$SECONDS" -ge "$deadline" ]; then
-            step "server ${names[$i]} did not answer 200 on /api/health within ${HEALTH_WAIT_SECONDS}s" >&2
-            exit 1
-        fi
-        sleep 0.2
+# Waits until the servers of indexes "$@" answer 200 on /api/health; their base URLs go
+# into urls[] in that order.
+wait_healthy() {
+    local i log port deadline=$((SECONDS + HEALTH_WAIT_SECONDS))
+    urls=()
+    for i in "$@"; do
+        log="$tmp/server-${names[$i]}.log"
+        until port=$(logged_port "$log") && [ -n "$port" ] &&
+            [ "$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$port/api/health")" = 200 ]; do
+            if ! kill -0 "${pids[$i]}" 2>/dev/null; then
+                step "server ${names[$i]} exited before answering /api/health" >&2
+                exit 1
+            fi
+            if [ "$SECONDS" -ge "$deadline" ]; then
+                step "server ${names[$i]} did not answer 200 on /api/health within ${HEALTH_WAIT_SECONDS}s" >&2
+                exit 1
+            fi
+            sleep 0.2
+        done
+        urls+=("http://127.0.0.1:$port")
+        step "server ${names[$i]} answers 200 on http://127.0.0.1:$port/api/health"
     done
-    urls+=("http://127.0.0.1:$port")
-    step "server ${names[$i]} answers 200 on ${urls[$i]}/api/health"
-done
+}
+
+start_server a
+start_server b
+wait_healthy 0 1
 
 step "running grafana_client_identity.py against A and B"
 "$tmp/venv/bin/python" scripts/interop/grafana_client_identity.py "${urls[0]}" "${urls[1]}" "$admin_password"
@@ -179,3 +202,25 @@ step "running grafana_client_alerting.py against A and B"
 start_prometheus
 step "running grafana_client_datasources.py against A and B, with the Prometheus at $prometheus_url"
 "$tmp/venv/bin/python" scripts/interop/grafana_client_datasources.py "${urls[0]}" "${urls[1]}" "$admin_password" "$prometheus_url"
+
+# Grafana Live with the real Centrifuge SDKs: a pair of instances per HA engine (Redis, and
+# PostgreSQL's own over the same database), each pair under a Redis prefix / notification
+# channel of this run's own.
+step "installing centrifuge-python into the virtualenv and the centrifuge npm package into scripts/interop/node"
+"$tmp/venv/bin/python" -m pip install -q --disable-pip-version-check 'centrifuge-python>=0.7,<0.8'
+step "installed $("$tmp/venv/bin/python" -m pip show centrifuge-python | sed -n 's/^Version: /centrifuge-python /p')"
+command -v node >/dev/null || { step "node is not installed (Debian's nodejs package)" >&2; exit 1; }
+npm ci --prefix scripts/interop/node --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null
+step "installed centrifuge $(node -p 'require("./scripts/interop/node/node_modules/centrifuge/package.json").version') on node $(node --version)"
+live_redis_url=${TANDEM_TEST_REDIS_URL:-redis://127.0.0.1:6379}
+live_prefix="tandem_interop_$(date +%s)_$$"
+for engine in redis postgres; do
+    first=${#names[@]}
+    for side in a b; do
+        start_server "live-$engine-$side" GF_LIVE_HA_ENGINE="$engine" \
+            GF_LIVE_HA_ENGINE_ADDRESS="$live_redis_url" GF_LIVE_HA_PREFIX="$live_prefix"
+    done
+    wait_healthy "$first" "$((first + 1))"
+    step "running live_sdks.py (centrifuge-python and centrifuge-js) against live-$engine-a and live-$engine-b"
+    "$tmp/venv/bin/python" scripts/interop/live_sdks.py "${urls[0]}" "${urls[1]}" "$admin_password" "$engine"
+done

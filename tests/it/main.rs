@@ -1,6 +1,7 @@
 //! Cross-crate tests with real `tandem-server` processes: cold starts of several instances
-//! on one database, SIGKILL and SIGTERM, and the command line.
+//! on one database, SIGKILL and SIGTERM, the command line, alerting and Live across processes.
 
 mod alerting;
+mod live_ha;
 mod processes;
 mod security;

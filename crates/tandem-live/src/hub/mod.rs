@@ -505,6 +505,13 @@ impl HubInner {
     }
 
     async fn publish_data(&self, channel: &Channel, data: &RawValue) -> Result<()> {
+        // While the engine is known to be down, every attempt would wait for its timeout
+        // (seconds) before falling back: publish locally at once instead, so publishers'
+        // replies stay prompt during an outage.
+        if !self.health.is_up() {
+            self.publish_locally(channel, data);
+            return Ok(());
+        }
         let history = channel.options().history.then_some(&self.history);
         match self
             .engine
@@ -514,19 +521,24 @@ impl HubInner {
             Ok(_) => Ok(()),
             Err(err) if err.is_engine_unavailable() => {
                 tracing::debug!(error = %err, channel = %channel, "engine down, publishing locally");
-                self.registry.publish(
-                    channel.wire(),
-                    Arc::new(Publication {
-                        data: data.to_owned(),
-                        offset: 0,
-                        epoch: Arc::from(""),
-                        info: None,
-                    }),
-                );
+                self.publish_locally(channel, data);
                 Ok(())
             }
             Err(err) => Err(err),
         }
+    }
+
+    /// Fans a publication out to this instance's subscribers only, without history.
+    fn publish_locally(&self, channel: &Channel, data: &RawValue) {
+        self.registry.publish(
+            channel.wire(),
+            Arc::new(Publication {
+                data: data.to_owned(),
+                offset: 0,
+                epoch: Arc::from(""),
+                info: None,
+            }),
+        );
     }
 
     /// Publishes a frame: with its schema when the channel's last schema differs (or is
