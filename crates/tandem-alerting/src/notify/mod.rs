@@ -14,5 +14,5 @@ pub mod policy;
 pub mod store;
 mod text;
 
-pub use crate::notify::dispatch::{Dispatcher, DispatcherDeps, NotifySettings};
+pub use crate::notify::dispatch::{Dispatcher, DispatcherDeps, NotifySettings, send_test};
 pub use crate::notify::payload::{Notification, NotifiedAlert, webhook_body};
