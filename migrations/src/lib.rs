@@ -27,6 +27,7 @@ mod m20261125_000003_dashboards;
 mod m20261202_000004_datasources;
 mod m20261202_000005_live;
 mod m20261202_000008_alerting;
+mod m20261202_000009_notifications;
 
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000004_datasources::Migration),
             Box::new(m20261202_000005_live::Migration),
             Box::new(m20261202_000008_alerting::Migration),
+            Box::new(m20261202_000009_notifications::Migration),
         ]
     }
 }

@@ -124,6 +124,8 @@ pub(crate) const KEYS: &[Key] = &[
     key("live", "ha_engine_address", "127.0.0.1:6379", "Redis host:port or redis:// URL"),
     key("live", "ha_engine_password", "", "Redis password"),
     key("live", "ha_prefix", "", "prefix of Live's Redis keys and channels; empty = tandem"),
+    key("cluster", "notification_claim_timeout", "2s", "a notification claim not renewed this long is taken over by another instance"),
+    key("cluster", "notification_poll_interval", "1s", "how often alert groups are recomputed from the alert state"),
     key("cluster", "alerting_evaluation", "all", "all: every instance evaluates every rule; sharded: one live instance each"),
     key("unified_alerting", "execute_alerts", "true", "evaluate alert rules on this instance"),
     key("unified_alerting", "min_interval", "10s", "base interval; group intervals are multiples of it"),
@@ -601,6 +603,7 @@ fn settings(values: &Values) -> Result<(Settings, LogSettings, Vec<String>), Con
         return Err(values.invalid("dashboards", "versions_to_keep", "a number above 0"));
     }
 
+    let notifications = notifications(values, &server.root_url)?;
     let settings = Settings {
         server,
         database,
@@ -614,6 +617,7 @@ fn settings(values: &Values) -> Result<(Settings, LogSettings, Vec<String>), Con
         datasource_provisioning: DataSourceProvisioning::default(),
         alerting: alerting(values)?,
         alerting_provisioning: AlertProvisioning::default(),
+        notifications,
     };
     Ok((settings, log, warnings))
 }
@@ -756,6 +760,31 @@ fn alerting(values: &Values) -> Result<AlertingSettings, ConfigError> {
         max_attempts: max_attempts.max(1),
         mode,
         ..AlertingSettings::default()
+    })
+}
+
+/// `[cluster] notification_claim_timeout` and `notification_poll_interval`.
+fn notifications(
+    values: &Values,
+    root_url: &str,
+) -> Result<tandem_http::NotifySettings, ConfigError> {
+    let claim_timeout: Duration = values.get("cluster", "notification_claim_timeout")?;
+    if claim_timeout < Duration::from_millis(200) {
+        return Err(values.invalid("cluster", "notification_claim_timeout", "at least 200ms"));
+    }
+    let poll_interval: Duration = values.get("cluster", "notification_poll_interval")?;
+    if poll_interval < Duration::from_millis(50) {
+        return Err(values.invalid("cluster", "notification_poll_interval", "at least 50ms"));
+    }
+    let mut external_url = root_url.to_owned();
+    if !external_url.ends_with('/') {
+        external_url.push('/');
+    }
+    Ok(tandem_http::NotifySettings {
+        claim_timeout,
+        poll_interval,
+        external_url,
+        ..tandem_http::NotifySettings::default()
     })
 }
 

@@ -86,6 +86,12 @@ pub enum Error {
     /// A data source lookup failed.
     #[error(transparent)]
     DataSources(#[from] tandem_datasources::Error),
+    /// A notification resource (contact point, mute timing, template) does not exist (404).
+    #[error("{0}")]
+    NotificationNotFound(String),
+    /// A notification resource conflicts with another or is still used (409).
+    #[error("{0}")]
+    NotificationConflict(String),
     /// The metrics could not be registered.
     #[error("cannot register the alerting metrics: {0}")]
     Metrics(#[from] prometheus::Error),

@@ -40,6 +40,7 @@ mod error;
 pub mod eval;
 mod matcher;
 mod metrics;
+pub mod notify;
 mod provisioning;
 mod scheduler;
 mod service;
@@ -56,12 +57,14 @@ pub use crate::duration::{format_duration, go_duration, parse_duration};
 pub use crate::error::{Error, Result};
 pub use crate::matcher::Matcher;
 pub use crate::metrics::AlertingMetrics;
+pub use crate::notify::{Dispatcher, DispatcherDeps, NotifySettings};
 pub use crate::provisioning::{
     AlertProvisioner, AlertProvisioning, AlertProvisioningReport, ProvisionedGroup,
 };
 pub use crate::scheduler::{Evaluated, Scheduler, SchedulerDeps, latest_slot};
 pub use crate::service::{AlertRules, AlertingSettings, EvaluationMode, Folder, FolderLookup};
 pub use crate::sql::SqlAlertStore;
+pub use crate::sql::notify::SqlNotificationStore;
 pub use crate::store::{
     AlertStore, GroupChanges, GroupRule, GroupWriter, InstanceWrite, NewRule, ReplaceGroup,
     RuleFilter, RulesFingerprint, ShardClaim, UpdateRule,

@@ -57,6 +57,7 @@ pub use crate::settings::{AuthSettings, ClusterSettings, SameSite, ServerSetting
 pub use crate::state::{AppState, AppStateParts};
 pub use tandem_alerting::{
     AlertProvisioning, AlertingSettings, Error as AlertingError, Evaluated, EvaluationMode,
+    NotifySettings,
 };
 
 /// The Grafana version Tandem reports; clients choose their API flavour by it.
@@ -132,7 +133,9 @@ pub fn route_table() -> Vec<RouteSpec> {
 
 /// The routes that answer without authentication, and those that need it.
 fn api_routes() -> (Routes, Routes) {
-    use crate::routes::alerting::{prometheus, provisioning as alert_provisioning, ruler};
+    use crate::routes::alerting::{
+        notifications, prometheus, provisioning as alert_provisioning, ruler,
+    };
     use crate::routes::content::{dashboards, folders, search};
     use crate::routes::identity::{admin, login, orgs, service_accounts, teams, user, users};
 
@@ -177,7 +180,8 @@ fn api_routes() -> (Routes, Routes) {
         .merge(
             alert_provisioning::routes()
                 .merge(ruler::routes())
-                .merge(prometheus::routes()),
+                .merge(prometheus::routes())
+                .merge(notifications::routes()),
         )
         .get("/api/search", search::search)
         .query(SEARCH_EXAMPLE)

@@ -219,6 +219,7 @@ impl Server {
             datasources,
             live: live.clone(),
             alerting: alerting.rules,
+            notifications: alerting.notifications,
         });
         state
             .metrics
@@ -253,6 +254,7 @@ impl Server {
             live,
             live_events: Some(live_events),
             alerting_scheduler: alerting.scheduler,
+            dispatcher: alerting.dispatcher,
             alerting_provisioning: alerting.provisioning,
             alerting_events: alerting.events,
             db,
@@ -274,6 +276,7 @@ pub struct RunningServer {
     live: Arc<Hub>,
     live_events: Option<JoinHandle<()>>,
     alerting_scheduler: Option<Scheduler>,
+    dispatcher: Option<tandem_alerting::Dispatcher>,
     alerting_provisioning: Option<JoinHandle<()>>,
     alerting_events: broadcast::Sender<Evaluated>,
     db: Database,
@@ -335,6 +338,9 @@ impl RunningServer {
         // The scheduler releases its shards, so peers take its rules over at once.
         if let Some(scheduler) = self.alerting_scheduler.take() {
             scheduler.stop().await;
+        }
+        if let Some(dispatcher) = self.dispatcher.take() {
+            dispatcher.stop().await;
         }
         let left = match self.heartbeat.take() {
             Some(heartbeat) => heartbeat.leave().await,
@@ -404,6 +410,8 @@ async fn start_provisioning(
 struct AlertingParts {
     rules: AlertRules,
     scheduler: Option<Scheduler>,
+    dispatcher: Option<tandem_alerting::Dispatcher>,
+    notifications: Arc<dyn tandem_alerting::notify::store::NotificationStore>,
     provisioning: Option<JoinHandle<()>>,
     events: broadcast::Sender<Evaluated>,
 }
@@ -449,6 +457,18 @@ async fn start_alerting(
         }))
     };
     let (events, _) = broadcast::channel(ALERTING_EVENTS_CAPACITY);
+    let notifications: Arc<dyn tandem_alerting::notify::store::NotificationStore> = Arc::new(
+        tandem_alerting::SqlNotificationStore::new(db.clone(), &settings.identity.secret_key),
+    );
+    // Every instance dispatches, whether or not it evaluates: the claims make it once.
+    let dispatcher = Some(tandem_alerting::Dispatcher::start(
+        tandem_alerting::DispatcherDeps {
+            alerts: store.clone(),
+            store: notifications.clone(),
+            instance_id: instance_id.to_owned(),
+            settings: settings.notifications.clone(),
+        },
+    ));
     let scheduler = if settings.alerting.execute_alerts {
         Some(Scheduler::start(SchedulerDeps {
             store,
@@ -468,6 +488,8 @@ async fn start_alerting(
     Ok(AlertingParts {
         rules,
         scheduler,
+        dispatcher,
+        notifications,
         provisioning,
         events,
     })

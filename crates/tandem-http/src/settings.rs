@@ -39,6 +39,8 @@ pub struct Settings {
     /// The rule groups of `<[paths] provisioning>/alerting/*.yaml`, as the binary read
     /// them; none by default.
     pub alerting_provisioning: AlertProvisioning,
+    /// `[cluster] notification_*`: how notifications are claimed and sent.
+    pub notifications: tandem_alerting::NotifySettings,
 }
 
 /// `[server]` settings.

@@ -64,6 +64,8 @@ pub struct AppStateParts {
     pub live: Arc<Hub>,
     /// Alert rules and their state.
     pub alerting: AlertRules,
+    /// Contact points, notification policies, mute timings and templates.
+    pub notifications: std::sync::Arc<dyn tandem_alerting::notify::store::NotificationStore>,
 }
 
 impl AppStateParts {

@@ -1,3 +1,4 @@
 //! Integration tests of `tandem-alerting`: the store's conformance suite on every backend.
 
 mod conformance;
+mod notifications;

@@ -11,6 +11,7 @@ mod health;
 mod hostile;
 mod input_policy;
 mod live;
+mod notifications;
 mod orgs_teams;
 mod sessions;
 mod users;

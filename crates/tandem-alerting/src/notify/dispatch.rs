@@ -1,0 +1,619 @@
+//! [`Dispatcher`]: routes firing and resolved alert instances (read from the store) through
+//! each org's policy tree into groups, plans each due flush once per cluster, and delivers
+//! the claimed notifications.
+//!
+//! Every instance runs one. A plan pass (every `poll_interval`) reads the instances and
+//! the groups' shared rows; a group is due when the database's clock passes its
+//! `next_due`, and the flush is planned by whichever instance's compare-and-swap on the
+//! group's sequence wins, inserting its notifications claimed by that instance. A
+//! take-over pass (every quarter of `claim_timeout`) claims notifications whose lease
+//! expired unsent. A holder renews its lease while it sends and retries, and checks it
+//! (the fence) before every attempt, so an instance that stalled past its lease sends
+//! nothing afterwards.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
+
+use crate::notify::contact::ContactPoint;
+use crate::notify::payload::{Notification, NotifiedAlert, webhook_body};
+use crate::notify::policy::CompiledRoute;
+use crate::notify::store::{
+    Claim, ClaimStatus, DocumentKind, FlushPlan, NewGroup, NotificationStore, PlannedNotification,
+};
+use crate::{AlertInstance, AlertStore, InstanceState, Labels, OrgId};
+
+/// Typed settings of notifications; `Default` is the documented default.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotifySettings {
+    /// How long a claim lives unrenewed: a holder that dies or stalls is taken over after
+    /// this (`[cluster] notification_claim_timeout`).
+    pub claim_timeout: Duration,
+    /// How often groups are recomputed from the alert instances
+    /// (`[cluster] notification_poll_interval`).
+    pub poll_interval: Duration,
+    /// Attempts of one notification before it is given up.
+    pub max_attempts: u32,
+    /// The longest one webhook request may take.
+    pub send_timeout: Duration,
+    /// `[server] root_url`, the `externalURL` of payloads.
+    pub external_url: String,
+}
+
+impl Default for NotifySettings {
+    fn default() -> NotifySettings {
+        NotifySettings {
+            claim_timeout: Duration::from_secs(2),
+            poll_interval: Duration::from_secs(1),
+            max_attempts: 5,
+            send_timeout: Duration::from_secs(10),
+            external_url: "http://localhost:3000/".to_owned(),
+        }
+    }
+}
+
+/// What the dispatcher needs.
+pub struct DispatcherDeps {
+    /// The alert instances.
+    pub alerts: Arc<dyn AlertStore>,
+    /// Contact points, trees, groups and the log.
+    pub store: Arc<dyn NotificationStore>,
+    /// This instance's id.
+    pub instance_id: String,
+    /// The settings.
+    pub settings: NotifySettings,
+}
+
+/// The running dispatcher; stop it with [`Dispatcher::stop`].
+pub struct Dispatcher {
+    cancel: CancellationToken,
+    task: Option<JoinHandle<()>>,
+}
+
+/// How many notifications one instance sends at once.
+const MAX_CONCURRENT_SENDS: usize = 64;
+/// How many expired claims one take-over pass takes.
+const TAKE_OVER_BATCH: u64 = 200;
+
+struct Shared {
+    store: Arc<dyn NotificationStore>,
+    holder: String,
+    settings: NotifySettings,
+    client: reqwest::Client,
+    cancel: CancellationToken,
+}
+
+impl Dispatcher {
+    /// Starts the loop.
+    pub fn start(deps: DispatcherDeps) -> Dispatcher {
+        let cancel = CancellationToken::new();
+        let client = reqwest::Client::builder()
+            .timeout(deps.settings.send_timeout)
+            .user_agent("Grafana")
+            .build()
+            .unwrap_or_default();
+        let shared = Arc::new(Shared {
+            store: deps.store.clone(),
+            holder: format!("{}/{:08x}", deps.instance_id, rand::random::<u32>()),
+            settings: deps.settings.clone(),
+            client,
+            cancel: cancel.clone(),
+        });
+        let task = tokio::spawn(run(deps.alerts, shared, cancel.clone()));
+        Dispatcher {
+            cancel,
+            task: Some(task),
+        }
+    }
+
+    /// Stops the loop; sends in flight finish (their claims stay valid).
+    pub async fn stop(mut self) {
+        self.cancel.cancel();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Dispatcher {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+async fn run(alerts: Arc<dyn AlertStore>, shared: Arc<Shared>, cancel: CancellationToken) {
+    let mut plan =
+        tokio::time::interval(shared.settings.poll_interval.max(Duration::from_millis(50)));
+    plan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut take_over =
+        tokio::time::interval((shared.settings.claim_timeout / 4).max(Duration::from_millis(50)));
+    take_over.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let permits = Arc::new(Semaphore::new(MAX_CONCURRENT_SENDS));
+    let mut sends: JoinSet<()> = JoinSet::new();
+    let mut ensured: HashSet<OrgId> = HashSet::new();
+    let ttl = ms(shared.settings.claim_timeout);
+    loop {
+        let claims = tokio::select! {
+            () = cancel.cancelled() => break,
+            _ = plan.tick() => match plan_pass(&alerts, &shared, &mut ensured).await {
+                Ok(claims) => claims,
+                Err(err) => {
+                    tracing::warn!(error = %err, "planning notifications failed");
+                    Vec::new()
+                }
+            },
+            _ = take_over.tick() => {
+                let free = u64::try_from(permits.available_permits()).unwrap_or(0).min(TAKE_OVER_BATCH);
+                if free == 0 {
+                    Vec::new()
+                } else {
+                    match shared.store.take_over(&shared.holder, ttl, free).await {
+                        Ok(claims) => {
+                            for c in &claims {
+                                tracing::info!(flush_key = %c.flush_key, receiver = %c.receiver, "took over a notification");
+                            }
+                            claims
+                        }
+                        Err(err) => {
+                            tracing::warn!(error = %err, "taking over notifications failed");
+                            Vec::new()
+                        }
+                    }
+                }
+            },
+            Some(_) = sends.join_next(), if !sends.is_empty() => Vec::new(),
+        };
+        for claim in claims {
+            let (shared, permits) = (shared.clone(), permits.clone());
+            sends.spawn(async move {
+                let Ok(_permit) = permits.acquire_owned().await else {
+                    return;
+                };
+                deliver(&shared, claim).await;
+            });
+        }
+    }
+    while sends.join_next().await.is_some() {}
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// One group as computed from this instance's read of the alert instances.
+struct Computed<'a> {
+    org_id: OrgId,
+    receiver: String,
+    group_key: String,
+    group_labels: Labels,
+    route: CompiledRoute,
+    alerts: Vec<&'a AlertInstance>,
+}
+
+fn labels_text(labels: &Labels) -> String {
+    let pairs: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    format!("{{{}}}", pairs.join(", "))
+}
+
+fn group_id(org: OrgId, receiver: &str, key: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("{}\n{receiver}\n{key}", org.0));
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn is_resolved(i: &AlertInstance) -> bool {
+    i.state == InstanceState::Normal && i.resolved_at.is_some()
+}
+
+struct OrgConfig {
+    tree: CompiledRoute,
+    points: Vec<ContactPoint>,
+    templates: Vec<(String, String)>,
+}
+
+async fn plan_pass(
+    alerts: &Arc<dyn AlertStore>,
+    shared: &Shared,
+    ensured: &mut HashSet<OrgId>,
+) -> crate::Result<Vec<Claim>> {
+    let instances = alerts.list_instances(None).await?;
+    let (db_now, rows) = shared.store.groups().await?;
+    let mut orgs: BTreeMap<OrgId, OrgConfig> = BTreeMap::new();
+    let wanted: HashSet<OrgId> = instances
+        .iter()
+        .map(|i| i.org_id)
+        .chain(rows.iter().map(|r| r.org_id))
+        .collect();
+    for org in wanted {
+        if ensured.insert(org) {
+            shared.store.ensure_defaults(org).await?;
+        }
+        let (tree, _) = shared.store.policy(org).await?;
+        let templates = shared
+            .store
+            .documents(org, DocumentKind::Template)
+            .await?
+            .into_iter()
+            .map(|d| {
+                let text = d
+                    .body
+                    .get("template")
+                    .and_then(|t| t.as_str())
+                    .unwrap_or("")
+                    .to_owned();
+                (d.name, text)
+            })
+            .collect();
+        orgs.insert(
+            org,
+            OrgConfig {
+                tree: CompiledRoute::compile(&tree)?,
+                points: shared.store.contact_points(org).await?,
+                templates,
+            },
+        );
+    }
+    let mut computed: HashMap<String, Computed<'_>> = HashMap::new();
+    for instance in &instances {
+        if !(instance.state.is_firing() || is_resolved(instance)) {
+            continue;
+        }
+        let Some(config) = orgs.get(&instance.org_id) else {
+            continue;
+        };
+        let mut routes = Vec::new();
+        config.tree.matching(&instance.labels, &mut routes);
+        for route in routes {
+            let group_labels = route.group_labels(&instance.labels);
+            let key = format!("{}:{}", route.path, labels_text(&group_labels));
+            let id = group_id(instance.org_id, &route.receiver, &key);
+            computed
+                .entry(id)
+                .or_insert_with(|| Computed {
+                    org_id: instance.org_id,
+                    receiver: route.receiver.clone(),
+                    group_key: key,
+                    group_labels,
+                    route: route.clone(),
+                    alerts: Vec::new(),
+                })
+                .alerts
+                .push(instance);
+        }
+    }
+    let known: HashSet<&str> = rows.iter().map(|r| r.group_id.as_str()).collect();
+    for (id, group) in &computed {
+        if known.contains(id.as_str()) || !group.alerts.iter().any(|a| a.state.is_firing()) {
+            continue;
+        }
+        shared
+            .store
+            .create_group(&NewGroup {
+                group_id: id.clone(),
+                org_id: group.org_id,
+                receiver: group.receiver.clone(),
+                group_key: group.group_key.clone(),
+                group_wait_ms: group.route.group_wait_ms,
+            })
+            .await?;
+    }
+    let ttl = ms(shared.settings.claim_timeout);
+    let mut claims = Vec::new();
+    for row in rows {
+        if row.next_due > db_now {
+            continue;
+        }
+        let group = computed.get(&row.group_id);
+        let sent: HashSet<&str> = row.sent_firing.iter().map(String::as_str).collect();
+        let mut firing: Vec<&AlertInstance> = group
+            .map(|g| {
+                g.alerts
+                    .iter()
+                    .copied()
+                    .filter(|a| a.state.is_firing())
+                    .collect()
+            })
+            .unwrap_or_default();
+        firing.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
+        firing.dedup_by(|a, b| a.fingerprint == b.fingerprint);
+        let resolved: Vec<&AlertInstance> = group
+            .map(|g| {
+                g.alerts
+                    .iter()
+                    .copied()
+                    .filter(|a| is_resolved(a) && sent.contains(a.fingerprint.as_str()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let firing_fps: Vec<String> = firing.iter().map(|a| a.fingerprint.clone()).collect();
+        let mut sent_sorted = row.sent_firing.clone();
+        sent_sorted.sort();
+        let changed = firing_fps != sent_sorted;
+        let repeat_ms = group.map_or(crate::notify::policy::DEFAULT_REPEAT_INTERVAL_MS, |g| {
+            g.route.repeat_interval_ms
+        });
+        let repeat = !firing.is_empty() && db_now >= row.last_sent_at.saturating_add(repeat_ms);
+        if !changed && !repeat {
+            continue;
+        }
+        let ends = firing.is_empty();
+        let mut notifications = Vec::new();
+        if let (Some(group), Some(config)) = (group, orgs.get(&row.org_id)) {
+            let mut notified: Vec<NotifiedAlert<'_>> = firing
+                .iter()
+                .map(|a| NotifiedAlert {
+                    instance: a,
+                    firing: true,
+                })
+                .collect();
+            notified.extend(resolved.iter().map(|a| NotifiedAlert {
+                instance: a,
+                firing: false,
+            }));
+            if !notified.is_empty() {
+                let notification = Notification {
+                    receiver: &row.receiver,
+                    org_id: row.org_id,
+                    group_key: &row.group_key,
+                    group_labels: &group.group_labels,
+                    alerts: notified,
+                    external_url: &shared.settings.external_url,
+                };
+                for point in config.points.iter().filter(|p| p.name == row.receiver) {
+                    if ends && point.disable_resolve_message {
+                        continue;
+                    }
+                    notifications.push(PlannedNotification {
+                        integration_uid: point.uid.clone(),
+                        payload: webhook_body(&notification, point, &config.templates),
+                    });
+                }
+            }
+        }
+        let interval = group.map_or(crate::notify::policy::DEFAULT_GROUP_INTERVAL_MS, |g| {
+            g.route.group_interval_ms
+        });
+        let plan = FlushPlan {
+            group_id: row.group_id.clone(),
+            org_id: row.org_id,
+            receiver: row.receiver.clone(),
+            epoch: row.epoch,
+            seq: row.seq,
+            group_interval_ms: interval,
+            firing: firing_fps,
+            ends,
+            notifications,
+            holder: shared.holder.clone(),
+            ttl_ms: ttl,
+        };
+        if let Some(won) = shared.store.plan_flush(&plan).await? {
+            tracing::debug!(group_key = %row.group_key, seq = row.seq + 1, notifications = won.len(), "planned a notification flush");
+            claims.extend(won);
+        }
+    }
+    Ok(claims)
+}
+
+/// Why an attempt failed.
+enum Failure {
+    /// Worth another attempt (5xx, timeout, connection).
+    Retry(String),
+    /// Not worth one (4xx, bad configuration).
+    Permanent(String),
+}
+
+/// Runs `fut` while renewing the claim every third of its lease; `None` when the lease was
+/// lost (the future is dropped: nothing more is sent).
+async fn hold<T>(shared: &Shared, claim: &Claim, fut: impl Future<Output = T>) -> Option<T> {
+    let ttl = ms(shared.settings.claim_timeout);
+    let mut renew =
+        tokio::time::interval((shared.settings.claim_timeout / 3).max(Duration::from_millis(20)));
+    renew.tick().await;
+    tokio::pin!(fut);
+    loop {
+        tokio::select! {
+            out = &mut fut => return Some(out),
+            _ = renew.tick() => {
+                match shared.store.renew_claim(claim.id, claim.token, ttl).await {
+                    Ok(true) => {}
+                    Ok(false) => return None,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "renewing a notification claim failed");
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn deliver(shared: &Shared, claim: Claim) {
+    let ttl = ms(shared.settings.claim_timeout);
+    let point = match shared
+        .store
+        .contact_point(claim.org_id, &claim.integration_uid)
+        .await
+    {
+        Ok(Some(point)) => point,
+        Ok(None) => {
+            finish(
+                shared,
+                &claim,
+                ClaimStatus::Failed,
+                claim.attempts,
+                "the contact point no longer exists",
+            )
+            .await;
+            return;
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "reading a contact point failed; the claim will be taken over");
+            return;
+        }
+    };
+    let mut attempts = claim.attempts;
+    let max = i64::from(shared.settings.max_attempts.max(1));
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        if shared.cancel.is_cancelled() {
+            return;
+        }
+        // The fence: only the current, unexpired holder sends.
+        match shared.store.renew_claim(claim.id, claim.token, ttl).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!(flush_key = %claim.flush_key, "lost a notification claim; not sending");
+                return;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "checking a notification claim failed");
+                return;
+            }
+        }
+        attempts += 1;
+        let Some(outcome) = hold(shared, &claim, send(shared, &point, &claim)).await else {
+            tracing::info!(flush_key = %claim.flush_key, "lost a notification claim while sending");
+            return;
+        };
+        match outcome {
+            Ok(()) => {
+                tracing::info!(flush_key = %claim.flush_key, receiver = %claim.receiver, attempts, "sent a notification");
+                finish(shared, &claim, ClaimStatus::Sent, attempts, "").await;
+                return;
+            }
+            Err(Failure::Permanent(error)) => {
+                tracing::warn!(flush_key = %claim.flush_key, %error, "a notification failed");
+                finish(shared, &claim, ClaimStatus::Failed, attempts, &error).await;
+                return;
+            }
+            Err(Failure::Retry(error)) => {
+                if attempts >= max {
+                    tracing::warn!(flush_key = %claim.flush_key, %error, attempts, "a notification failed; giving up");
+                    finish(shared, &claim, ClaimStatus::Failed, attempts, &error).await;
+                    return;
+                }
+                tracing::debug!(flush_key = %claim.flush_key, %error, attempts, "a notification failed; retrying");
+                let _ = shared
+                    .store
+                    .record_attempt(claim.id, claim.token, attempts, &error)
+                    .await;
+                if hold(shared, &claim, tokio::time::sleep(backoff))
+                    .await
+                    .is_none()
+                {
+                    return;
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+async fn finish(shared: &Shared, claim: &Claim, status: ClaimStatus, attempts: i64, error: &str) {
+    match shared
+        .store
+        .finish_claim(claim.id, claim.token, status, attempts, error)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::info!(flush_key = %claim.flush_key, "a notification's claim was lost before its outcome was recorded")
+        }
+        Err(err) => tracing::warn!(error = %err, "recording a notification's outcome failed"),
+    }
+}
+
+async fn send(shared: &Shared, point: &ContactPoint, claim: &Claim) -> Result<(), Failure> {
+    match point.kind.as_str() {
+        "webhook" => send_webhook(&shared.client, point, &claim.flush_key, &claim.payload).await,
+        other => Err(Failure::Permanent(format!(
+            "integration type {other} cannot send: [smtp] is not configured"
+        ))),
+    }
+}
+
+/// Sends a webhook as Grafana does, with the `Idempotency-Key` of the flush.
+async fn send_webhook(
+    client: &reqwest::Client,
+    point: &ContactPoint,
+    key: &str,
+    payload: &serde_json::Value,
+) -> Result<(), Failure> {
+    let url = point.text("url").unwrap_or("");
+    let method = match point.text("httpMethod") {
+        Some("PUT") => reqwest::Method::PUT,
+        _ => reqwest::Method::POST,
+    };
+    let body = serde_json::to_vec(payload).map_err(|err| Failure::Permanent(err.to_string()))?;
+    let mut request = client
+        .request(method, url)
+        .header("content-type", "application/json")
+        .header("idempotency-key", format!("\"{key}\""))
+        .body(body);
+    if let Some(user) = point.text("username").filter(|u| !u.is_empty()) {
+        request = request.basic_auth(user, point.secure.get("password"));
+    } else if let Some(credentials) = point.secure.get("authorization_credentials") {
+        let scheme = point
+            .text("authorization_scheme")
+            .filter(|s| !s.is_empty())
+            .unwrap_or("Bearer");
+        request = request.header("authorization", format!("{scheme} {credentials}"));
+    }
+    match request.send().await {
+        Ok(response) if response.status().is_success() => Ok(()),
+        Ok(response)
+            if response.status().is_server_error() || response.status().as_u16() == 429 =>
+        {
+            Err(Failure::Retry(format!(
+                "the receiver answered {}",
+                response.status()
+            )))
+        }
+        Ok(response) => Err(Failure::Permanent(format!(
+            "the receiver answered {}",
+            response.status()
+        ))),
+        Err(err) => Err(Failure::Retry(format!(
+            "sending failed: {}",
+            without_url(&err)
+        ))),
+    }
+}
+
+fn without_url(err: &reqwest::Error) -> String {
+    // The URL may carry credentials; the error's text without it is enough.
+    let mut text = err.to_string();
+    if let Some(url) = err.url() {
+        text = text.replace(url.as_str(), "<url>");
+    }
+    text
+}
+
+/// Sends one test notification to `point` right away, outside the claims (Grafana's
+/// "test contact point"); the error text when it failed.
+pub async fn send_test(
+    point: &ContactPoint,
+    payload: &serde_json::Value,
+    timeout: Duration,
+) -> Result<(), String> {
+    let client = reqwest::Client::builder()
+        .timeout(timeout)
+        .user_agent("Grafana")
+        .build()
+        .map_err(|err| err.to_string())?;
+    let key = format!("test-{:016x}", rand::random::<u64>());
+    match point.kind.as_str() {
+        "webhook" => send_webhook(&client, point, &key, payload)
+            .await
+            .map_err(|f| match f {
+                Failure::Retry(e) | Failure::Permanent(e) => e,
+            }),
+        other => Err(format!(
+            "integration type {other} cannot send: [smtp] is not configured"
+        )),
+    }
+}

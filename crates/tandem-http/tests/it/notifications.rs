@@ -1,0 +1,282 @@
+//! The notification provisioning API of two in-process instances on one database:
+//! contact points with redacted secrets, the policy tree, mute timings, templates and the
+//! test-receiver call against a real HTTP receiver.
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::json;
+use tandem_http::testkit::TestCluster;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use tandem_http::testkit::http::HttpResponse;
+
+use crate::common::{as_admin, as_admin_ok};
+
+/// The answer has this status and its message says `fragment`.
+#[track_caller]
+fn refused(response: &HttpResponse, status: u16, fragment: &str) {
+    assert_eq!(response.status, status, "{}", response.text());
+    let message = response.json()["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(message.contains(fragment), "{message}");
+}
+
+/// A loopback HTTP server that answers 200 and records each request's text.
+async fn recorder() -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let record = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let record = record.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 8192];
+                loop {
+                    let n = socket.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    if let Some(at) = text.find("\r\n\r\n") {
+                        let length = text[..at]
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if buf.len() >= at + 4 + length {
+                            record.lock().unwrap().push(text);
+                            let _ = socket
+                                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                                .await;
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (url, seen)
+}
+
+tandem_http::cluster_tests!(
+    notification_provisioning_keeps_grafanas_shapes_across_instances,
+    2,
+    |cluster: TestCluster| async move {
+        let (a, b) = (cluster.url(0), cluster.url(1));
+        let points = as_admin_ok(
+            "GET",
+            &b,
+            "/api/v1/provisioning/contact-points",
+            json!(null),
+        )
+        .await;
+        let points = points.json();
+        assert_eq!(points.as_array().unwrap().len(), 1, "{points}");
+        assert_eq!(points[0]["name"], "grafana-default-email");
+        assert_eq!(points[0]["type"], "email");
+
+        let (url, seen) = recorder().await;
+        let created = as_admin(
+            "POST",
+            &a,
+            "/api/v1/provisioning/contact-points",
+            json!({"name": "hook", "type": "webhook",
+                   "settings": {"url": url, "username": "user", "password": "s3cret"}}),
+        )
+        .await;
+        assert_eq!(created.status, 202, "{}", created.text());
+        let created = created.json();
+        assert_eq!(created["settings"]["password"], "[REDACTED]");
+        assert!(!created.to_string().contains("s3cret"));
+        let uid = created["uid"].as_str().unwrap().to_owned();
+        let listed = as_admin_ok(
+            "GET",
+            &b,
+            "/api/v1/provisioning/contact-points?name=hook",
+            json!(null),
+        )
+        .await;
+        let listed = listed.json();
+        assert_eq!(listed.as_array().unwrap().len(), 1);
+        assert_eq!(listed[0]["settings"]["password"], "[REDACTED]");
+        assert_eq!(listed[0]["provenance"], "api");
+        refused(
+            &as_admin(
+                "POST",
+                &a,
+                "/api/v1/provisioning/contact-points",
+                json!({"name": "x", "type": "webhook", "settings": {}}),
+            )
+            .await,
+            400,
+            "url",
+        );
+
+        // The secret survives a PUT that sends the redacted value back.
+        let put = as_admin(
+            "PUT",
+            &b,
+            &format!("/api/v1/provisioning/contact-points/{uid}"),
+            json!({"name": "hook", "type": "webhook",
+                   "settings": {"url": url, "username": "user", "password": "[REDACTED]"}}),
+        )
+        .await;
+        assert_eq!(put.status, 202, "{}", put.text());
+
+        let tested = as_admin(
+            "POST",
+            &a,
+            "/api/alertmanager/grafana/config/api/v1/receivers/test",
+            json!({"receivers": [{"name": "hook", "grafana_managed_receiver_configs": [
+                {"uid": uid, "name": "hook", "type": "webhook",
+                 "settings": {"url": url, "username": "user", "password": "[REDACTED]"}}]}]}),
+        )
+        .await;
+        assert_eq!(tested.status, 200, "{}", tested.text());
+        assert_eq!(
+            tested.json()["receivers"][0]["grafana_managed_receiver_configs"][0]["status"],
+            "ok"
+        );
+        let requests = seen.lock().unwrap().clone();
+        assert_eq!(requests.len(), 1);
+        // Basic auth of user:s3cret, the stored secret.
+        assert!(
+            requests[0]
+                .to_ascii_lowercase()
+                .contains("authorization: basic dxnlcjpzm2nyzxq="),
+            "{}",
+            requests[0]
+        );
+        assert!(requests[0].contains("\"receiver\":\"hook\""));
+
+        refused(
+            &as_admin(
+                "PUT",
+                &a,
+                "/api/v1/provisioning/policies",
+                json!({"receiver": "nobody"}),
+            )
+            .await,
+            400,
+            "does not exist",
+        );
+        let timing = as_admin(
+            "POST",
+            &a,
+            "/api/v1/provisioning/mute-timings",
+            json!({"name": "weekends", "time_intervals": [{"weekdays": ["saturday", "sunday"]}]}),
+        )
+        .await;
+        assert_eq!(timing.status, 201, "{}", timing.text());
+        refused(
+            &as_admin(
+                "POST",
+                &b,
+                "/api/v1/provisioning/mute-timings",
+                json!({"name": "weekends"}),
+            )
+            .await,
+            409,
+            "already exists",
+        );
+        let tree = json!({"receiver": "grafana-default-email", "group_by": ["alertname"],
+            "routes": [{"receiver": "hook", "object_matchers": [["team", "=~", "db|web"]],
+                        "mute_time_intervals": ["weekends"], "group_wait": "10s"}]});
+        let put = as_admin("PUT", &a, "/api/v1/provisioning/policies", tree).await;
+        assert_eq!(put.status, 202, "{}", put.text());
+        let read = as_admin_ok("GET", &b, "/api/v1/provisioning/policies", json!(null))
+            .await
+            .json();
+        assert_eq!(read["routes"][0]["receiver"], "hook");
+        assert_eq!(
+            read["routes"][0]["object_matchers"][0],
+            json!(["team", "=~", "db|web"])
+        );
+        refused(
+            &as_admin(
+                "DELETE",
+                &b,
+                &format!("/api/v1/provisioning/contact-points/{uid}"),
+                json!(null),
+            )
+            .await,
+            409,
+            "referenced",
+        );
+        refused(
+            &as_admin(
+                "DELETE",
+                &b,
+                "/api/v1/provisioning/mute-timings/weekends",
+                json!(null),
+            )
+            .await,
+            409,
+            "used",
+        );
+
+        let template = as_admin(
+            "PUT",
+            &a,
+            "/api/v1/provisioning/templates/mine",
+            json!({"template": "{{ define \"my.title\" }}{{ .Status }}{{ end }}"}),
+        )
+        .await;
+        assert_eq!(template.status, 202, "{}", template.text());
+        let read = as_admin_ok(
+            "GET",
+            &b,
+            "/api/v1/provisioning/templates/mine",
+            json!(null),
+        )
+        .await
+        .json();
+        assert_eq!(read["name"], "mine");
+        refused(
+            &as_admin(
+                "GET",
+                &b,
+                "/api/v1/provisioning/templates/none",
+                json!(null),
+            )
+            .await,
+            404,
+            "not found",
+        );
+
+        let reset = as_admin("DELETE", &b, "/api/v1/provisioning/policies", json!(null)).await;
+        assert_eq!(reset.status, 202, "{}", reset.text());
+        let read = as_admin_ok("GET", &a, "/api/v1/provisioning/policies", json!(null))
+            .await
+            .json();
+        assert_eq!(
+            read,
+            json!({"receiver": "grafana-default-email", "group_by": ["grafana_folder", "alertname"]})
+        );
+        let deleted = as_admin(
+            "DELETE",
+            &a,
+            &format!("/api/v1/provisioning/contact-points/{uid}"),
+            json!(null),
+        )
+        .await;
+        assert_eq!(deleted.status, 202, "{}", deleted.text());
+        let listed = as_admin_ok(
+            "GET",
+            &b,
+            "/api/v1/provisioning/contact-points?name=hook",
+            json!(null),
+        )
+        .await
+        .json();
+        assert_eq!(listed, json!([]));
+    }
+);
