@@ -134,7 +134,9 @@ pub fn route_table() -> Vec<RouteSpec> {
 fn api_routes() -> (Routes, Routes) {
     use crate::routes::alerting::{prometheus, provisioning as alert_provisioning, ruler};
     use crate::routes::content::{dashboards, folders, search};
-    use crate::routes::identity::{admin, login, orgs, service_accounts, teams, user, users};
+    use crate::routes::identity::{
+        admin, login, orgs, service_accounts, stats, teams, user, users,
+    };
 
     let public = Routes::new()
         .get("/api/health", api::health)
@@ -165,6 +167,7 @@ fn api_routes() -> (Routes, Routes) {
         .get("/api/plugins", api::empty_list)
         .get("/api/alert-notifications", api::empty_list)
         .get("/api/library-elements", api::library_elements)
+        .get("/api/admin/stats", stats::stats)
         .merge(users::routes())
         .merge(admin::routes())
         .merge(orgs::routes())
