@@ -35,8 +35,11 @@ pub enum Error {
     /// The dashboard title is longer than 5000 bytes (Grafana: 400, `title-too-long`).
     #[error("Dashboard title cannot contain more than 5 000 characters")]
     TitleTooLong,
-    /// The folder title is empty after trimming, or longer than 5000 bytes (Grafana: 400).
-    #[error("folder title cannot be empty or longer than 5000 characters")]
+    /// The folder title is empty after trimming (Grafana 12.1: 400 with these words).
+    #[error("folder title cannot be empty")]
+    EmptyFolderTitle,
+    /// The folder title is longer than 5000 bytes (400).
+    #[error("folder title cannot be longer than 5000 characters")]
     InvalidFolderTitle,
     /// The version message is longer than 500 characters (Grafana: 400, `message-too-long`).
     #[error("Message cannot contain more than 500 characters")]

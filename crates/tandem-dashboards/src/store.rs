@@ -142,7 +142,7 @@ pub trait DashboardStore: Send + Sync {
     // ---- folders
 
     /// Creates a folder. A taken uid (by a folder or a dashboard) is `FolderUidTaken`; a
-    /// missing parent `FolderNotFound`; an empty or over-long title `InvalidFolderTitle`;
+    /// missing parent `FolderNotFound`; an empty title `EmptyFolderTitle`, an over-long one `InvalidFolderTitle`;
     /// nesting deeper than Grafana's limit `FolderTooDeep`.
     async fn create_folder(&self, create: CreateFolder) -> Result<Folder>;
     /// The folder with this uid in the org.

@@ -160,6 +160,7 @@ impl From<tandem_dashboards::Error> for ApiError {
             E::FolderUidTaken => Some(StatusCode::CONFLICT),
             E::EmptyTitle
             | E::TitleTooLong
+            | E::EmptyFolderTitle
             | E::InvalidFolderTitle
             | E::MessageTooLong
             | E::InvalidUid

@@ -137,7 +137,9 @@ fn api_routes() -> (Routes, Routes) {
         notifications, prometheus, provisioning as alert_provisioning, ruler,
     };
     use crate::routes::content::{dashboards, folders, search};
-    use crate::routes::identity::{admin, login, orgs, service_accounts, teams, user, users};
+    use crate::routes::identity::{
+        admin, login, orgs, service_accounts, stats, teams, user, users,
+    };
 
     let public = Routes::new()
         .get("/api/health", api::health)
@@ -168,6 +170,7 @@ fn api_routes() -> (Routes, Routes) {
         .get("/api/plugins", api::empty_list)
         .get("/api/alert-notifications", api::empty_list)
         .get("/api/library-elements", api::library_elements)
+        .get("/api/admin/stats", stats::stats)
         .merge(users::routes())
         .merge(admin::routes())
         .merge(orgs::routes())

@@ -1294,7 +1294,10 @@ pub(crate) fn lower(text: &str) -> String {
 
 fn check_folder_title(title: &str) -> Result<String> {
     let title = title.trim();
-    if title.is_empty() || title.len() > MAX_TITLE_LEN {
+    if title.is_empty() {
+        return Err(Error::EmptyFolderTitle);
+    }
+    if title.len() > MAX_TITLE_LEN {
         return Err(Error::InvalidFolderTitle);
     }
     check_text("title", title)?;

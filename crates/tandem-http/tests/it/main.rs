@@ -1,6 +1,7 @@
 //! Integration tests of `tandem-http`: the API of in-process instances sharing one
 //! database, on every configured backend.
 
+mod admin_stats;
 mod alerting;
 mod api;
 mod cluster;

@@ -98,6 +98,8 @@ async fn list(
 pub(crate) struct CreateBody {
     #[serde(default)]
     uid: Option<String>,
+    /// Missing is empty: 400 `folder title cannot be empty`, as Grafana.
+    #[serde(default)]
     title: String,
     #[serde(default)]
     parent_uid: Option<String>,

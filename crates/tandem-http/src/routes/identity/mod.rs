@@ -5,6 +5,7 @@ pub(crate) mod admin;
 pub(crate) mod login;
 pub(crate) mod orgs;
 pub(crate) mod service_accounts;
+pub(crate) mod stats;
 pub(crate) mod teams;
 pub(crate) mod user;
 pub(crate) mod users;

@@ -32,6 +32,7 @@ pub(crate) fn routes() -> Routes {
         .body(r#"{"name":"Name","email":"user@example.com","login":"user"}"#)
         .get("/api/users/{id}/orgs", orgs)
         .get("/api/users/{id}/teams", teams)
+        .post("/api/users/{id}/using/{org_id}", using)
 }
 
 /// The query of `GET /api/users` and `/api/users/search`; Grafana's `sort` and filters are
@@ -194,4 +195,28 @@ async fn orgs(
             .map(|(org, role)| dto::user_org(org, *role))
             .collect(),
     ))
+}
+
+/// `POST /api/users/:id/using/:orgId`: a server admin switches a user's active org; the
+/// user must be a member of it (401 `Not a valid organization` otherwise, as Grafana).
+async fn using(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    PathParams((id, org)): PathParams<(i64, i64)>,
+) -> Result<Json<Value>, ApiError> {
+    current.require_server_admin()?;
+    let user = person(&state, id).await?;
+    match state
+        .identity
+        .store()
+        .set_current_org(user.id, tandem_sessions::OrgId(org))
+        .await
+    {
+        Ok(()) => Ok(Json(json!({"message": "Active organization changed"}))),
+        Err(tandem_sessions::Error::NotFound(_)) => Err(ApiError::new(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "Not a valid organization",
+        )),
+        Err(err) => Err(err.into()),
+    }
 }

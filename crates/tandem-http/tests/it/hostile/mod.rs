@@ -27,6 +27,7 @@ use crate::hostile::fixtures::Fixtures;
 const ACTIONS_WITHOUT_BODY: &[&str] = &[
     "POST /api/user/auth-tokens/rotate",
     "POST /api/user/using/{org_id}",
+    "POST /api/users/{id}/using/{org_id}",
     "POST /api/admin/users/{id}/disable",
     "POST /api/admin/users/{id}/enable",
     "POST /api/admin/users/{id}/logout",
