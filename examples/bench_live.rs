@@ -6,7 +6,8 @@
 //! ```
 //!
 //! Needs `TANDEM_TEST_REDIS_URL` and `TANDEM_TEST_POSTGRES_URL` (the PostgreSQL engine
-//! runs on a fresh database there); `[live] max_connections = -1` on every instance.
+//! runs on a fresh database there); `[live] max_connections = -1` and `[server]
+//! max_connections = 15000` on every instance.
 //!
 //! 1. Memory: RSS of one instance (local engine) before and after 10 000 idle connections
 //!    (upgraded and `connect`ed), per connection.
@@ -52,22 +53,36 @@ const THROUGHPUT_SECONDS: u64 = 10;
 #[tokio::main]
 async fn main() {
     let redis = std::env::var("TANDEM_TEST_REDIS_URL").expect("TANDEM_TEST_REDIS_URL");
-    println!("== memory per idle connection ({IDLE}, one instance, local engine)");
-    memory().await;
-    println!("\n== cross-instance latency, {SAMPLES} publications one at a time");
-    latency_redis(&redis).await;
-    latency_postgres().await;
-    println!("\n== fan-out of one publication to {FAN_OUT} subscribers over 3 instances (redis)");
-    fan_out(&redis).await;
-    println!("\n== publications per second on one instance (redis, history channel)");
-    throughput(&redis).await;
+    // Sections to run (memory, latency, fanout, throughput); all by default.
+    let only: Vec<String> = std::env::args().skip(1).collect();
+    let run = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
+    if run("memory") {
+        println!("== memory per idle connection ({IDLE}, one instance, local engine)");
+        memory().await;
+    }
+    if run("latency") {
+        println!("\n== cross-instance latency, {SAMPLES} publications one at a time");
+        latency_redis(&redis).await;
+        latency_postgres().await;
+    }
+    if run("fanout") {
+        println!(
+            "\n== fan-out of one publication to {FAN_OUT} subscribers over 3 instances (redis)"
+        );
+        fan_out(&redis).await;
+    }
+    if run("throughput") {
+        println!("\n== publications per second on one instance (redis, history channel)");
+        throughput(&redis).await;
+    }
 }
 
 fn spawn(db: &TestDatabase, id: &str, extra: &[(&str, &str)]) -> ServerProcess {
     let mut env = database_env(&db.settings());
     env.push(("GF_CLUSTER_INSTANCE_ID".into(), id.into()));
     env.push(("GF_LIVE_MAX_CONNECTIONS".into(), "-1".into()));
-    env.push(("GF_LOG_LEVEL".into(), "warn".into()));
+    // HTTP connections served at once (4096 by default): every WebSocket holds one.
+    env.push(("GF_SERVER_MAX_CONNECTIONS".into(), "15000".into()));
     env.extend(
         extra
             .iter()
@@ -424,32 +439,47 @@ async fn throughput(redis_url: &str) {
         let url = a.clone();
         tasks.push(tokio::spawn(async move {
             let mut ws = open(&url).await;
-            let (mut sent, mut acked) = (0u64, 0u64);
+            let (mut sent, mut answered, mut errors) = (0u64, 0u64, 0u64);
+            let count = |values: Vec<Value>, answered: &mut u64, errors: &mut u64| {
+                for value in values.iter().filter(|v| v.get("id").is_some()) {
+                    *answered += 1;
+                    if value.get("error").is_some() {
+                        if *errors == 0 {
+                            eprintln!("a publish failed: {value}");
+                        }
+                        *errors += 1;
+                    }
+                }
+            };
             while Instant::now() < deadline {
-                while sent - acked < WINDOW {
+                while sent - answered < WINDOW {
                     sent += 1;
                     let cmd = json!({"id": 10 + sent, "publish": {"channel": channel, "data": {"n": sent}}});
                     ws.send(Message::Text(cmd.to_string().into())).await.unwrap();
                 }
-                acked += read(&mut ws).await.iter().filter(|v| v.get("publish").is_some()).count() as u64;
+                let values = read(&mut ws).await;
+                count(values, &mut answered, &mut errors);
             }
-            while acked < sent {
-                acked += read(&mut ws).await.iter().filter(|v| v.get("publish").is_some()).count() as u64;
+            while answered < sent {
+                let values = read(&mut ws).await;
+                count(values, &mut answered, &mut errors);
             }
-            acked
+            (answered - errors, errors)
         }));
     }
     let started = Instant::now();
-    let mut acked = 0;
+    let (mut acked, mut failed) = (0, 0);
     for task in tasks {
-        acked += task.await.unwrap();
+        let (ok, errors) = task.await.unwrap();
+        acked += ok;
+        failed += errors;
     }
     let elapsed = started.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let delivered = received.load(Ordering::Relaxed);
     reader.abort();
     println!(
-        "{acked} publications accepted in {elapsed:.1} s: {:.0} per second on one instance ({PUBLISHERS} connections, {WINDOW} in flight each); {delivered} delivered to the subscriber on the other instance",
+        "{acked} publications accepted in {elapsed:.1} s ({failed} refused): {:.0} per second on one instance ({PUBLISHERS} connections, {WINDOW} in flight each); {delivered} delivered to the subscriber on the other instance",
         acked as f64 / elapsed
     );
 }

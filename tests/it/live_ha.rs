@@ -194,8 +194,9 @@ fn now_ms() -> i64 {
 }
 
 async fn fan_out_kill_and_recover(engine: Engine, test: TestDatabase, redis_address: &str) {
+    let prefix = prefix();
     let mut env = database_env(&test.settings());
-    env.extend(engine_env(engine, redis_address, &prefix()));
+    env.extend(engine_env(engine, redis_address, &prefix));
     let mut processes = start(&["a", "b", "c"], &env).await;
     let urls: Vec<String> = processes.iter().map(ServerProcess::url).collect();
 
@@ -328,6 +329,35 @@ async fn fan_out_kill_and_recover(engine: Engine, test: TestDatabase, redis_addr
         running += producers(&urls[i]).await.unwrap_or(0);
     }
     assert_eq!(running, 1, "one survivor produces");
+    // Stopped before the keys are deleted, so that none is written again afterwards.
+    for &i in &survivors {
+        processes[i].kill().await;
+    }
+    if let Engine::Redis = engine {
+        forget_keys(redis_address, &prefix).await;
+    }
+}
+
+/// Deletes the keys this test left in the shared Redis (history and presence expire, but
+/// a stream's offset and epoch stay for a day).
+async fn forget_keys(redis_url: &str, prefix: &str) {
+    let client = redis::Client::open(redis_url).expect("a Redis URL");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect to Redis");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}.*"))
+        .query_async(&mut conn)
+        .await
+        .expect("KEYS");
+    if !keys.is_empty() {
+        let _: i64 = redis::cmd("DEL")
+            .arg(keys)
+            .query_async(&mut conn)
+            .await
+            .expect("DEL");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

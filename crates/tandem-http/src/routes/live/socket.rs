@@ -21,6 +21,9 @@ use crate::routing::Routes;
 use crate::shared::live::{check_origin, client_info};
 use crate::{ApiError, AppState, CurrentUser};
 
+/// The read buffer of one Live connection, in bytes.
+const READ_BUFFER: usize = 4 * 1024;
+
 pub(crate) fn routes() -> Routes {
     Routes::new()
         .get("/api/live/ws", websocket)
@@ -40,6 +43,11 @@ async fn websocket(
     let hub = state.live.clone();
     let limit = hub.settings().message_limit();
     Ok(upgrade
+        // tungstenite reserves 128 KiB per connection for reading by default: most of an
+        // idle connection's memory. Commands are small; a larger message grows the buffer
+        // while it is read. Each message is written at once (the writer flushes anyway).
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
         .max_message_size(limit)
         .max_frame_size(limit)
         .on_upgrade(move |socket| serve(hub, client, socket)))
