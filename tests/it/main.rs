@@ -2,5 +2,6 @@
 //! on one database, SIGKILL and SIGTERM, and the command line.
 
 mod alerting;
+mod notifications;
 mod processes;
 mod security;
