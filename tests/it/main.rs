@@ -3,5 +3,6 @@
 
 mod alerting;
 mod live_ha;
+mod notifications;
 mod processes;
 mod security;

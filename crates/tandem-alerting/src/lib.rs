@@ -16,8 +16,10 @@
 //! - [`AlertProvisioner`] applies Grafana's `provisioning/alerting/*.yaml` rule groups
 //!   idempotently across instances.
 //!
-//! The notifier (the next issue) reads firing and resolved instances with
-//! [`AlertStore::list_instances`] and records deliveries with [`AlertStore::mark_sent`].
+//! - [`notify`] is notifications: contact points, the policy tree, templates, and the
+//!   [`Dispatcher`], which reads firing and resolved instances with
+//!   [`AlertStore::list_instances`], groups them, and sends each group's notifications
+//!   once per cluster through claims in [`SqlNotificationStore`].
 //!
 //! This crate knows nothing about HTTP (statuses and JSON shapes are `tandem-http`'s), does
 //! not depend on the dashboards domain (folders come through [`FolderLookup`]), and reads

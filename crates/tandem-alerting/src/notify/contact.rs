@@ -90,6 +90,10 @@ impl ContactPoint {
         let mut plain = Map::new();
         let mut secure = BTreeMap::new();
         for (key, value) in settings {
+            if let Value::String(text) = &value {
+                // Sealed secrets are stored in a 64 KiB column on MySQL.
+                tandem_storage::input::check_bounded_text("settings", text, 8_192)?;
+            }
             if secure_fields(&kind).contains(&key.as_str()) {
                 match value {
                     Value::String(s) if s == REDACTED => {

@@ -12,7 +12,7 @@ use crate::notify::store::{
     NotificationStore,
 };
 use crate::sql::{db_now, placeholders};
-use crate::{Error, OrgId, Provenance, Result, generate_uid};
+use crate::{Error, OrgId, Provenance, Result};
 
 /// The purpose contact point secrets are sealed for.
 const SEAL_PURPOSE: &str = "alerting.contact_points";
@@ -140,6 +140,11 @@ impl SqlNotificationStore {
     }
 }
 
+/// The uid of an org's default contact point.
+fn default_uid(org: OrgId) -> String {
+    format!("default-email-{}", org.0)
+}
+
 fn table(kind: DocumentKind) -> &'static str {
     match kind {
         DocumentKind::MuteTiming => "alert_mute_timing",
@@ -173,7 +178,7 @@ impl NotificationStore for SqlNotificationStore {
         }
         let tree = serde_json::to_string(&default_tree(DEFAULT_RECEIVER))
             .map_err(|err| Error::Corrupt(err.to_string()))?;
-        let point = ContactPoint::default_point(generate_uid());
+        let point = ContactPoint::default_point(default_uid(org));
         let point_values = self.point_values(org, &point)?;
         let insert_config = self.stmt(
             "INSERT INTO alert_notification_config (org_id, policy, provenance, version, updated) VALUES (?, ?, '', 1, ?)",
@@ -201,6 +206,18 @@ impl NotificationStore for SqlNotificationStore {
     }
 
     async fn contact_points(&self, org: OrgId) -> Result<Vec<ContactPoint>> {
+        let configured = !self
+            .query(
+                "SELECT org_id FROM alert_notification_config WHERE org_id = ?",
+                vec![Value::from(org.0)],
+            )
+            .await?
+            .is_empty();
+        if !configured {
+            // Reads write nothing: an org not configured yet has Grafana's default, which
+            // the first write stores.
+            return Ok(vec![ContactPoint::default_point(default_uid(org))]);
+        }
         let rows = self
             .query(
                 &format!("SELECT {POINT_COLUMNS} FROM alert_contact_point WHERE org_id = ? ORDER BY name, uid"),

@@ -1,0 +1,264 @@
+//! Notifications with real `tandem-server` processes: three instances, alert groups firing,
+//! a webhook receiver started by the test that answers 500 until the instance holding the
+//! claims is SIGKILLed (or SIGSTOPped for 10 s); a survivor delivers each group once.
+//!
+//! The runs use 1 s rule intervals and `group_wait`, and the default claim timeout (2 s).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tandem::http::testkit::http::{self, ADMIN};
+use tandem::http::testkit::{ServerProcess, database_env};
+use tandem::storage::sea_orm::{ConnectionTrait, Statement};
+use tandem::storage::testkit::TestDatabase;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const START_DEADLINE: Duration = Duration::from_secs(60);
+const GROUPS: usize = 4;
+
+/// (group key, answered status, when) of every request.
+type Log = Arc<Mutex<Vec<(String, u16, i64)>>>;
+
+async fn receiver(fail: Arc<AtomicBool>) -> (String, Log) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let log: Log = Arc::default();
+    let record = log.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let (record, fail) = (record.clone(), fail.clone());
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 16384];
+                loop {
+                    let n = socket.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&buf[..at]).to_ascii_lowercase();
+                    let length = head
+                        .lines()
+                        .find_map(|l| {
+                            l.strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if buf.len() < at + 4 + length {
+                        continue;
+                    }
+                    let body: Value = serde_json::from_slice(&buf[at + 4..at + 4 + length])
+                        .unwrap_or(Value::Null);
+                    let status = if fail.load(Ordering::SeqCst) {
+                        500
+                    } else {
+                        200
+                    };
+                    let key = format!(
+                        "{}/{}",
+                        body["groupKey"].as_str().unwrap_or(""),
+                        body["status"].as_str().unwrap_or("")
+                    );
+                    record
+                        .lock()
+                        .unwrap()
+                        .push((key, status, tandem::storage::now_ms()));
+                    let reply = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                    );
+                    let _ = socket.write_all(reply.as_bytes()).await;
+                    return;
+                }
+            });
+        }
+    });
+    (url, log)
+}
+
+fn spawn(test: &TestDatabase, id: &str) -> ServerProcess {
+    let mut env = database_env(&test.settings());
+    for (key, value) in [
+        ("GF_CLUSTER_INSTANCE_ID", id),
+        ("GF_UNIFIED_ALERTING_MIN_INTERVAL", "1s"),
+        ("GF_CLUSTER_NOTIFICATION_POLL_INTERVAL", "200ms"),
+    ] {
+        env.push((key.to_owned(), value.to_owned()));
+    }
+    ServerProcess::spawn(&env)
+}
+
+async fn call(url: &str, method: &str, path: &str, body: Value) -> http::HttpResponse {
+    let headers = [ADMIN, ("content-type", "application/json")];
+    http::request(method, &format!("{url}{path}"), &headers, body.to_string())
+        .await
+        .expect("a request")
+}
+
+/// Three processes, `GROUPS` rules firing, the receiver failing; returns the processes,
+/// the receiver's log and its switch, once some instance holds pending notifications:
+/// (index of the holder).
+async fn setup(test: &TestDatabase) -> (Vec<ServerProcess>, Log, Arc<AtomicBool>, usize) {
+    let fail = Arc::new(AtomicBool::new(true));
+    let (hook, log) = receiver(fail.clone()).await;
+    let mut processes: Vec<_> = (0..3).map(|i| spawn(test, &format!("n{i}"))).collect();
+    for p in &mut processes {
+        p.wait_healthy(START_DEADLINE).await;
+    }
+    let url = processes[0].url();
+    let r = call(
+        &url,
+        "POST",
+        "/api/v1/provisioning/contact-points",
+        json!({"name": "hook", "type": "webhook", "settings": {"url": hook}}),
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let r = call(&url, "PUT", "/api/v1/provisioning/policies", json!({"receiver": "hook", "group_by": ["alertname"], "group_wait": "1s", "group_interval": "1s", "repeat_interval": "1h"})).await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let r = call(
+        &url,
+        "POST",
+        "/api/folders",
+        json!({"uid": "alerts", "title": "Alerts"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let rules: Vec<Value> = (0..GROUPS)
+        .map(|i| {
+            json!({"grafana_alert": {"title": format!("Rule {i}"), "condition": "A", "data": [
+            {"refId": "A", "relativeTimeRange": {"from": 0, "to": 0}, "datasourceUid": "__expr__",
+             "model": {"type": "math", "expression": "1"}}]}, "for": "0s"})
+        })
+        .collect();
+    let r = call(
+        &url,
+        "POST",
+        "/api/ruler/grafana/api/v1/rules/alerts",
+        json!({"name": "many", "interval": "1s", "rules": rules}),
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    // Wait until notifications are pending and being attempted; find their holder.
+    let db = test.connect().await;
+    let conn = db.connection();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let rows = conn
+            .query_all_raw(Statement::from_string(
+                conn.get_database_backend(),
+                "SELECT holder FROM alert_notification_log WHERE status = 'pending'",
+            ))
+            .await
+            .unwrap();
+        let holders: Vec<String> = rows
+            .iter()
+            .map(|r| r.try_get::<String>("", "holder").unwrap())
+            .collect();
+        if holders.len() >= GROUPS && !log.lock().unwrap().is_empty() {
+            let counts = (0..3).map(|i| {
+                holders
+                    .iter()
+                    .filter(|h| h.starts_with(&format!("n{i}/")))
+                    .count()
+            });
+            let victim = counts
+                .enumerate()
+                .max_by_key(|(_, n)| *n)
+                .map(|(i, _)| i)
+                .unwrap();
+            return (processes, log, fail, victim);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no pending notifications: {holders:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn delivered(log: &Log) -> HashMap<String, usize> {
+    let mut out = HashMap::new();
+    for (key, status, _) in log.lock().unwrap().iter() {
+        if *status == 200 {
+            *out.entry(key.clone()).or_insert(0) += 1;
+        }
+    }
+    out
+}
+
+tandem::storage::backend_tests!(
+    a_killed_senders_notifications_are_sent_once_by_a_survivor,
+    |test: TestDatabase| async move {
+        let (mut processes, log, fail, victim) = setup(&test).await;
+        processes[victim].kill().await;
+        let killed_at = tandem::storage::now_ms();
+        fail.store(false, Ordering::SeqCst);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        while delivered(&log).len() < GROUPS {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "delivered: {:?}",
+                delivered(&log)
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let last = log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e.1 == 200)
+            .map(|e| e.2)
+            .max()
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        let counts = delivered(&log);
+        assert_eq!(counts.len(), GROUPS, "{counts:?}");
+        assert!(
+            counts.values().all(|n| *n == 1),
+            "a group was delivered twice: {counts:?}"
+        );
+        // Claim timeout 2 s, a take-over scan every 0.5 s, slack for a loaded machine.
+        assert!(
+            last - killed_at <= 4_000,
+            "delivered {} ms after the kill",
+            last - killed_at
+        );
+    }
+);
+
+tandem::storage::backend_tests!(
+    a_stalled_sender_stays_silent_after_a_survivor_sent,
+    |test: TestDatabase| async move {
+        let (processes, log, fail, victim) = setup(&test).await;
+        let pid = processes[victim].pid().to_string();
+        assert!(
+            std::process::Command::new("kill")
+                .args(["-STOP", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        fail.store(false, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert!(
+            std::process::Command::new("kill")
+                .args(["-CONT", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        let counts = delivered(&log);
+        assert_eq!(counts.len(), GROUPS, "{counts:?}");
+        assert!(
+            counts.values().all(|n| *n == 1),
+            "a group was delivered twice: {counts:?}"
+        );
+    }
+);
