@@ -111,6 +111,30 @@ impl Fixtures {
         )
         .await;
         let rule_uid = rule.json()["uid"].as_str().unwrap_or_default().to_owned();
+        // One of each notification object; the first write also stores the org's default
+        // contact point and policy tree, which reads answer without writing.
+        as_admin_ok(
+            "POST",
+            url,
+            "/api/v1/provisioning/contact-points",
+            json!({"uid": "fixture-point", "name": "fixture-hook", "type": "webhook",
+                   "settings": {"url": "http://127.0.0.1:9/fixture"}}),
+        )
+        .await;
+        as_admin_ok(
+            "POST",
+            url,
+            "/api/v1/provisioning/mute-timings",
+            json!({"name": "fixture-timing", "time_intervals": [{"weekdays": ["monday"]}]}),
+        )
+        .await;
+        as_admin_ok(
+            "PUT",
+            url,
+            "/api/v1/provisioning/templates/fixture-template",
+            json!({"template": "{{ define \"fixture\" }}x{{ end }}"}),
+        )
+        .await;
         // The fixture user has a session of its own, for the session routes to aim at.
         login(url, "fixture", "fixture password").await;
         Fixtures {
@@ -153,6 +177,15 @@ impl Fixtures {
             "id" if path.starts_with("/api/dashboards/id/") => self.dashboard_id.to_string(),
             "uid" if path.starts_with("/api/folders/") => self.folder_uid.clone(),
             "uid" if path.starts_with("/api/v1/provisioning/alert-rules/") => self.rule_uid.clone(),
+            "uid" if path.starts_with("/api/v1/provisioning/contact-points/") => {
+                "fixture-point".to_owned()
+            }
+            "name" if path.starts_with("/api/v1/provisioning/mute-timings/") => {
+                "fixture-timing".to_owned()
+            }
+            "name" if path.starts_with("/api/v1/provisioning/templates/") => {
+                "fixture-template".to_owned()
+            }
             "folder_uid" => self.folder_uid.clone(),
             "group" => "fixture-group".to_owned(),
             "uid"
