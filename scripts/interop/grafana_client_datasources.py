@@ -85,8 +85,10 @@ def main():
     check("datasource.health on B", health_on_b)
 
     def query_on_a():
-        # Prometheus scrapes itself; its first scrape may still be on its way.
-        deadline = time.monotonic() + 30
+        # grafana-client asks for the last 5 minutes at its default 30 s step, and the step
+        # grid is aligned down, so the first sample shows at the next 30 s boundary: wait
+        # for more than one step.
+        deadline = time.monotonic() + 75
         while True:
             answer = a.datasource.smartquery(b.datasource.get_datasource_by_uid(uid), 'up{job="prometheus"}')
             frames = answer["results"]["test"].get("frames", [])

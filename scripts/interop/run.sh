@@ -105,6 +105,19 @@ PY
 # A private Prometheus that scrapes itself every second, for the data source checks. Its
 # port is picked free and the start retried on another if something took it meanwhile.
 prometheus_url=""
+# The checks query `up`; wait (bounded) until Prometheus answers it from a stored sample.
+wait_for_first_scrape() {
+    local i
+    for i in $(seq 1 60); do
+        if curl -s -m 2 "$prometheus_url/api/v1/query?query=up" | grep -q '"value"'; then
+            step "Prometheus has its first scrape after ${i} poll(s)"
+            return 0
+        fi
+        sleep 0.5
+    done
+    step "Prometheus stored no sample of up within 30 s" >&2
+    exit 1
+}
 start_prometheus() {
     local attempt port pid
     command -v prometheus >/dev/null || { step "prometheus is not installed (Debian's prometheus package)" >&2; exit 1; }
@@ -121,6 +134,7 @@ start_prometheus() {
                 prometheus_pid=$pid
                 prometheus_url="http://127.0.0.1:$port"
                 step "started Prometheus (pid $pid) at $prometheus_url"
+                wait_for_first_scrape
                 return 0
             fi
             sleep 0.2
