@@ -39,7 +39,8 @@ prom_port=$(free_port)
 prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/tsdb" \
     --storage.tsdb.retention.time=100y --web.listen-address="127.0.0.1:$prom_port" --log.level=warn \
     >"$work/prometheus.log" 2>&1 &
-pids+=($!)
+prom_pid=$!
+pids+=($prom_pid)
 until [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$prom_port/-/ready")" = 200 ]; do sleep 0.1; done
 prom="http://127.0.0.1:$prom_port"
 
@@ -95,13 +96,19 @@ post_lua "$prom_body" "application/x-www-form-urlencoded" "" >"$work/prom.lua"
 post_lua "$ds_body" "application/json" "wrk.headers[\"Cookie\"] = \"grafana_session=$token\"" >"$work/ds.lua"
 post_lua "$td_body" "application/json" "wrk.headers[\"Cookie\"] = \"grafana_session=$token\"" >"$work/td.lua"
 
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # user + system, in clock ticks
 run() { # $1 label, $2 script, $3 url
+    local t0 p0 rps p50 p99 non2xx requests tandem_us prom_us
+    t0=$(cpu_ticks "$tandem_pid"); p0=$(cpu_ticks "$prom_pid")
     wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_EACH}s" --latency -s "$2" "$3" >"$work/out"
-    local rps p50 p99 non2xx
     rps=$(awk '/Requests\/sec/ {print $2}' "$work/out")
+    requests=$(awk '/requests in/ {print $1}' "$work/out")
     p50=$(awk '/ 50%/ {print $2}' "$work/out"); p99=$(awk '/ 99%/ {print $2}' "$work/out")
     non2xx=$(awk '/Non-2xx/ {print $5}' "$work/out")
-    echo "$1: $rps req/s, p50 $p50, p99 $p99, non-2xx ${non2xx:-0}" >&2
+    # CPU time per request of each process, which the sharing of two cores does not skew.
+    tandem_us=$(( ($(cpu_ticks "$tandem_pid") - t0) * 1000000 / $(getconf CLK_TCK) / requests ))
+    prom_us=$(( ($(cpu_ticks "$prom_pid") - p0) * 1000000 / $(getconf CLK_TCK) / requests ))
+    echo "$1: $rps req/s, p50 $p50, p99 $p99, non-2xx ${non2xx:-0}; CPU per request: tandem ${tandem_us} µs, prometheus ${prom_us} µs" >&2
     echo "$rps"
 }
 echo "== ${SECONDS_EACH}s each, wrk -t1 -c$CONNECTIONS, $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)"

@@ -274,11 +274,12 @@ impl Prometheus {
         let sent = tokio::time::timeout(self.timeout, async {
             let mut response = request.send().await?;
             let status = response.status();
-            // Sized once from the announced length: answers are tens of kilobytes.
+            // Sized once from the announced length, or for a typical answer (tens of
+            // kilobytes) when Prometheus streams it chunked, as it does for larger ones.
             let announced = response
                 .content_length()
                 .and_then(|n| usize::try_from(n).ok())
-                .unwrap_or(0)
+                .unwrap_or(TYPICAL_ANSWER)
                 .min(self.response_limit);
             let mut body = Vec::with_capacity(announced);
             while let Some(chunk) = response.chunk().await? {
@@ -315,6 +316,9 @@ impl Prometheus {
         Ok((status.as_u16(), body))
     }
 }
+
+/// The buffer of an answer of unannounced length, in bytes.
+const TYPICAL_ANSWER: usize = 64 * 1024;
 
 /// Reads Prometheus' answer in one pass, straight into typed values (no JSON tree): its
 /// `data` on `"status": "success"`, its error as a query error otherwise.
