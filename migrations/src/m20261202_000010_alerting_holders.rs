@@ -1,13 +1,17 @@
 //! Sharded alert evaluation: one lease row per holder instead of one per shard.
 //!
 //! - `alert_shard_holder`: one row per holder (an instance's scheduler, named
-//!   `instance/random` when it starts; the column is `alert_shard.holder`'s type): its lease expiry and `claimed_until`, the slot time up
-//!   to which it may evaluate the shards it holds, both by the database's clock. Renewing a
-//!   holder's leases is one update of this row, whatever the number of its shards.
+//!   `instance/random` when it starts; the column is `alert_shard.holder`'s type): its lease
+//!   expiry and `claimed_until`, the slot time up to which it may evaluate the shards it
+//!   holds, both by the database's clock. Renewing a holder's leases is one update of this
+//!   row, whatever the number of its shards.
 //! - `alert_shard` keeps one row per shard, now written only when the shard changes hands:
-//!   its holder (`''` when released), the fencing token, and `claimed_until`, the slot time
-//!   from which the current holder evaluates (or, once released, where the next one starts).
-//!   Its `expires_at` column is dropped: a shard's lease is its holder's.
+//!   its holder (`''` once released), the fencing token, and `claimed_until`, the slot time
+//!   from which the current holder evaluates (once released, where the next one starts).
+//!   Its `expires_at` is the largest `BIGINT` while a holder of this form holds the shard, so
+//!   that an instance of the previous version, which renews a lease per shard row, never
+//!   takes it; rows written by such an instance keep their own lease and watermark, which
+//!   this version honours. A rolling upgrade therefore never evaluates a slot twice.
 //!
 //! Times are `BIGINT` milliseconds since the epoch.
 
@@ -34,15 +38,6 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        // The rows of the old form keep their watermark: their holders have no holder row,
-        // which reads as expired, so the next holder starts where they stopped. An instance of
-        // the old version still running fails on the dropped column instead of claiming.
-        if manager.has_column("alert_shard", "expires_at").await? {
-            manager
-                .get_connection()
-                .execute_unprepared("ALTER TABLE alert_shard DROP COLUMN expires_at")
-                .await?;
-        }
         Ok(())
     }
 
@@ -52,24 +47,19 @@ impl MigrationTrait for Migration {
         } else {
             "GREATEST"
         };
-        // The old form keeps the watermark in the shard's row: fold each holder's into it.
+        // The previous form keeps the lease and the watermark in the shard's row.
+        let holder = |column: &str| {
+            format!("(SELECT h.{column} FROM alert_shard_holder h WHERE h.holder = alert_shard.holder)")
+        };
         manager
             .get_connection()
             .execute_unprepared(&format!(
-                "UPDATE alert_shard SET claimed_until = {greatest}(claimed_until, COALESCE((\
-                 SELECT h.claimed_until FROM alert_shard_holder h WHERE h.holder = alert_shard.holder), 0))"
+                "UPDATE alert_shard SET expires_at = COALESCE({}, expires_at), \
+                 claimed_until = {greatest}(claimed_until, COALESCE({}, 0))",
+                holder("expires_at"),
+                holder("claimed_until"),
             ))
             .await?;
-        if !manager.has_column("alert_shard", "expires_at").await? {
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table("alert_shard")
-                        .add_column(big_integer("expires_at").default(0))
-                        .to_owned(),
-                )
-                .await?;
-        }
         manager
             .drop_table(
                 Table::drop()

@@ -9,12 +9,20 @@
 //! lease for good (`expires_at = 0`) under the row's lock, so its holder, should it only have
 //! stalled, can no longer renew it and raise the watermark behind the claimer's back. Every
 //! time compared comes from the database's clock.
+//!
+//! A shard row whose holder has no holder row was written by the previous version, which
+//! kept a lease per shard row (`expires_at`, renewed with `claimed_until`): it is honoured as
+//! such, and the rows held in this form say `expires_at` = [`HELD`] so that such an instance
+//! never takes them (see migration `000010`).
 
 use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement, Value};
 
 use crate::sql::{SqlAlertStore, db_now, placeholders};
 use crate::store::{HolderLease, ShardClaim};
 use crate::{Error, Result};
+
+/// `alert_shard.expires_at` of a shard held under a holder's lease.
+const HELD: i64 = i64::MAX;
 
 /// A holder row expired this long, and named by no shard, is deleted at the next registration.
 const FORGET_HOLDERS_AFTER_MS: i64 = 3_600_000;
@@ -198,8 +206,9 @@ pub(super) async fn claim_shard(
     let select_holder = format!(
         "SELECT expires_at, claimed_until, {now} AS db_now FROM alert_shard_holder WHERE holder = ?{lock}"
     );
-    let select_shard =
-        format!("SELECT holder, token, claimed_until FROM alert_shard WHERE shard = ?{lock}");
+    let select_shard = format!(
+        "SELECT holder, token, expires_at, claimed_until, {now} AS db_now FROM alert_shard WHERE shard = ?{lock}"
+    );
     let fence = format!(
         "UPDATE alert_shard_holder SET expires_at = 0 WHERE holder = ? AND expires_at <= {now}"
     );
@@ -229,8 +238,8 @@ pub(super) async fn claim_shard(
                 let Some(row) = row else {
                     tx.execute_raw(statement(
                         backend,
-                        "INSERT INTO alert_shard (shard, holder, token, claimed_until) VALUES (?, ?, 1, 0)",
-                        vec![shard_value, Value::from(holder)],
+                        "INSERT INTO alert_shard (shard, holder, token, expires_at, claimed_until) VALUES (?, ?, 1, ?, 0)",
+                        vec![shard_value, Value::from(holder), Value::from(HELD)],
                     ))
                     .await?;
                     return Ok::<_, Error>(Some(ShardClaim {
@@ -242,6 +251,8 @@ pub(super) async fn claim_shard(
                 let previous: String = row.try_get("", "holder")?;
                 let token: i64 = row.try_get("", "token")?;
                 let from: i64 = row.try_get("", "claimed_until")?;
+                let row_expires_at: i64 = row.try_get("", "expires_at")?;
+                let db_time: i64 = row.try_get("", "db_now")?;
                 let start = if previous.is_empty() {
                     // Released: its watermark is the shard row's.
                     from
@@ -257,18 +268,19 @@ pub(super) async fn claim_shard(
                             return Ok(None);
                         }
                         Some((_, claimed_until, _)) => from.max(claimed_until),
-                        // Holders of the schema before `alert_shard_holder` have no row; their
-                        // watermark is the shard row's.
+                        // A holder of the previous version: the lease is the row's own.
+                        None if row_expires_at > db_time => return Ok(None),
                         None => from,
                     }
                 };
                 let updated = tx
                     .execute_raw(statement(
                         backend,
-                        "UPDATE alert_shard SET holder = ?, token = ?, claimed_until = ? WHERE shard = ? AND token = ?",
+                        "UPDATE alert_shard SET holder = ?, token = ?, expires_at = ?, claimed_until = ? WHERE shard = ? AND token = ?",
                         vec![
                             Value::from(holder),
                             Value::from(token + 1),
+                            Value::from(HELD),
                             Value::from(start),
                             shard_value,
                             Value::from(token),
@@ -305,7 +317,7 @@ pub(super) async fn release_shard(
         .transaction(|tx| async move {
             tx.execute_raw(statement(
                 backend,
-                "UPDATE alert_shard SET holder = '', claimed_until = ? WHERE shard = ? AND holder = ? AND token = ?",
+                "UPDATE alert_shard SET holder = '', expires_at = 0, claimed_until = ? WHERE shard = ? AND holder = ? AND token = ?",
                 vec![
                     Value::from(until),
                     Value::from(i64::from(claim.shard)),
