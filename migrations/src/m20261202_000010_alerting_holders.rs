@@ -49,7 +49,9 @@ impl MigrationTrait for Migration {
         };
         // The previous form keeps the lease and the watermark in the shard's row.
         let holder = |column: &str| {
-            format!("(SELECT h.{column} FROM alert_shard_holder h WHERE h.holder = alert_shard.holder)")
+            format!(
+                "(SELECT h.{column} FROM alert_shard_holder h WHERE h.holder = alert_shard.holder)"
+            )
         };
         manager
             .get_connection()
