@@ -7,13 +7,16 @@
 #     per second in steady state against evaluations per second, and how long after a SIGKILL
 #     the survivors are back at the full evaluation rate.
 # Usage: scripts/bench-alerting.sh [postgres-admin-url] [rules] [steady-seconds]
+# With BENCH_SHARDED_ONLY=1 only part 2 runs (the example's release build is skipped).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PG_URL=${1:-postgres://postgres@127.0.0.1:5432/test}
 RULES=${2:-10000}
 STEADY=${3:-60}
 cargo build -q --release -p tandem-server
-cargo build -q --release -p tandem-alerting --example bench_evaluations
+if [ "${BENCH_SHARDED_ONLY:-0}" != 1 ]; then
+    cargo build -q --release -p tandem-alerting --example bench_evaluations
+fi
 
 echo "== machine"
 echo "date: $(date -u)"
@@ -21,9 +24,11 @@ echo "commit: $(git rev-parse --short HEAD)"
 echo "nproc: $(nproc); $(lscpu | grep 'Model name' | sed 's/  */ /g')"
 echo "PostgreSQL: $(psql "$PG_URL" -Atc 'SHOW server_version')"
 echo
-echo "== evaluations per CPU-second (one process, SQLite for the data source lookups)"
-target/release/examples/bench_evaluations 1000 20
-echo
+if [ "${BENCH_SHARDED_ONLY:-0}" != 1 ]; then
+    echo "== evaluations per CPU-second (one process, SQLite for the data source lookups)"
+    target/release/examples/bench_evaluations 1000 20
+    echo
+fi
 echo "== $RULES rules at 10 s, sharded over 3 instances on PostgreSQL"
 exec python3 - "$PG_URL" "$RULES" "$STEADY" <<'PY'
 import json, os, signal, subprocess, sys, tempfile, time, urllib.request, base64
@@ -67,7 +72,9 @@ def evaluations(url):
     return total
 
 def row_writes():
-    return int(psql("SELECT COALESCE(SUM(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables", db_url))
+    """Rows inserted, updated or deleted so far, by table."""
+    out = psql("SELECT relname, n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables", db_url)
+    return {name: int(n) for name, n in (line.split("|") for line in out.splitlines() if line)}
 
 try:
     psql(f'CREATE DATABASE "{db}"')
@@ -102,12 +109,15 @@ try:
     cpu1 = [cpu(p.pid) for _, p, _ in procs]
     ev1 = [evaluations(u) for u in urls]
     w1 = row_writes()
+    by_table = {t: n - w0.get(t, 0) for t, n in w1.items() if n - w0.get(t, 0) > 0}
+    w0, w1 = sum(w0.values()), sum(w1.values())
     evals = sum(ev1) - sum(ev0)
     print(f"steady state over {elapsed:.0f} s: {evals / elapsed:.0f} evaluations/s "
           f"(per instance {', '.join(f'{(b - a) / elapsed:.0f}' for a, b in zip(ev0, ev1))})")
     for (name, _, _), a, b in zip(procs, cpu0, cpu1):
         print(f"  {name}: CPU {100 * (b - a) / elapsed:.1f} % of one core")
-    print(f"  database row writes: {(w1 - w0) / elapsed:.2f}/s = {100 * (w1 - w0) / max(evals, 1):.3f} % of evaluations")
+    print(f"  database row writes: {(w1 - w0) / elapsed:.2f}/s = {100 * (w1 - w0) / max(evals, 1):.3f} % of evaluations "
+          f"({', '.join(f'{t} {n / elapsed:.2f}/s' for t, n in sorted(by_table.items(), key=lambda kv: -kv[1]))})")
     rate = evals / elapsed
     victim = max(range(3), key=lambda i: ev1[i] - ev0[i])
     name, proc, _ = procs[victim]

@@ -11,8 +11,8 @@
 //! - [`Scheduler`] evaluates the rules every group interval, spread inside the interval,
 //!   through `tandem_datasources::QueryService`, runs Grafana's state machine
 //!   ([`state`]) and writes alert instances when they change (plus a bounded refresh).
-//!   In `sharded` mode each rule's shard is held by one live instance under a lease whose
-//!   watermark claims the evaluation slots before they are evaluated.
+//!   In `sharded` mode each rule's shard is held by one live instance under that
+//!   instance's lease, whose watermark claims the evaluation slots before they are evaluated.
 //! - [`AlertProvisioner`] applies Grafana's `provisioning/alerting/*.yaml` rule groups
 //!   idempotently across instances.
 //!
@@ -68,8 +68,8 @@ pub use crate::service::{AlertRules, AlertingSettings, EvaluationMode, Folder, F
 pub use crate::sql::SqlAlertStore;
 pub use crate::sql::notify::SqlNotificationStore;
 pub use crate::store::{
-    AlertStore, GroupChanges, GroupRule, GroupWriter, InstanceWrite, NewRule, ReplaceGroup,
-    RuleFilter, RulesFingerprint, ShardClaim, UpdateRule,
+    AlertStore, GroupChanges, GroupRule, GroupWriter, HolderLease, InstanceWrite, NewRule,
+    ReplaceGroup, RuleFilter, RulesFingerprint, ShardClaim, UpdateRule,
 };
 pub use crate::template::{TemplateData, expand};
 pub use crate::types::{

@@ -143,8 +143,8 @@ pub struct InstanceWrite {
     pub deletes: Vec<String>,
 }
 
-/// A shard held by this instance: it may evaluate the slots of the shard's rules from
-/// `start` (inclusive) to `claimed_until` (exclusive).
+/// A shard claimed by a holder: it may evaluate the slots of the shard's rules from `start`
+/// (inclusive) up to its lease's [`HolderLease::claimed_until`] (exclusive).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ShardClaim {
     /// The shard.
@@ -154,7 +154,12 @@ pub struct ShardClaim {
     /// The first slot time this holder may evaluate: where the previous holder's claim
     /// ended.
     pub start: i64,
-    /// The slot time before which this holder may evaluate.
+}
+
+/// A holder's lease, which covers every shard it holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HolderLease {
+    /// The slot time before which the holder may evaluate its shards' rules.
     pub claimed_until: i64,
 }
 
@@ -217,23 +222,30 @@ pub trait AlertStore: Send + Sync {
     /// The statuses of the org's rules.
     async fn list_statuses(&self, org: OrgId) -> Result<Vec<RuleStatus>>;
 
-    /// Claims `shard` for `holder` when its lease is free or expired (by the database's
-    /// clock), for `ttl_ms`, extending its claim to `horizon_ms` past now.
-    async fn claim_shard(
-        &self,
-        shard: u32,
-        holder: &str,
-        ttl_ms: i64,
-        horizon_ms: i64,
-    ) -> Result<Option<ShardClaim>>;
-    /// Renews every unexpired lease of `holder` in one statement; returns the claims it
-    /// still holds (their `start` is not known here and is 0).
-    async fn renew_shards(
+    /// Starts the lease of `holder`, a name never used before, for `ttl_ms` (by the
+    /// database's clock), claiming the slots up to `horizon_ms` past now.
+    async fn register_holder(
         &self,
         holder: &str,
         ttl_ms: i64,
         horizon_ms: i64,
-    ) -> Result<Vec<ShardClaim>>;
+    ) -> Result<HolderLease>;
+    /// Renews the lease of `holder`, and with it every shard it holds, in one row write.
+    /// `None` when the lease had expired or was taken over: the holder has lost every shard
+    /// and must register under a new name.
+    async fn renew_holder(
+        &self,
+        holder: &str,
+        ttl_ms: i64,
+        horizon_ms: i64,
+    ) -> Result<Option<HolderLease>>;
+    /// Ends the lease of `holder` now (a graceful stop, after releasing its shards): shards
+    /// it still names are free from its watermark on.
+    async fn end_holder(&self, holder: &str) -> Result<()>;
+    /// Claims `shard` for `holder`, whose lease must be live, when the shard is new,
+    /// released, or held under an expired lease (which is then ended for good, so its holder
+    /// cannot renew it). The claim starts where the previous holder's ended.
+    async fn claim_shard(&self, shard: u32, holder: &str) -> Result<Option<ShardClaim>>;
     /// Gives a shard up: its claim ends at `evaluated_until` (never before its start), so
     /// the next holder evaluates from there.
     async fn release_shard(

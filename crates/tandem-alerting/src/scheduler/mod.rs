@@ -7,9 +7,10 @@
 //! on a bounded pool of evaluations (a slot whose rule is still being evaluated, or that
 //! finds the pool full, is skipped and counted, as Grafana does). Rules are reloaded when
 //! the store's [`RulesFingerprint`](crate::RulesFingerprint) changes. In sharded mode the
-//! same task renews this instance's shard leases, releases shards rendezvous hashing gives
-//! to others (once their evaluations finished) and claims the ones it gives to this
-//! instance (see `shards`). Stopping releases every shard, so peers take over at once.
+//! same task renews this instance's lease (one row, whatever the number of its shards),
+//! releases shards rendezvous hashing gives to others (once their evaluations finished) and
+//! claims the ones it gives to this instance (see `shards`). Stopping releases every shard
+//! and ends the lease, so peers take over at once.
 
 mod shards;
 mod worker;
@@ -104,12 +105,11 @@ impl Scheduler {
             instance_id: Arc::from(deps.instance_id.as_str()),
             cancel: cancel.clone(),
         });
-        let holder = format!("{}/{:08x}", deps.instance_id, rand::random::<u32>());
         let task = tokio::spawn(
             Loop {
                 deps,
                 shared,
-                holder,
+                holder: None,
                 entries: HashMap::new(),
                 heap: BinaryHeap::new(),
                 shards: Shards::default(),
@@ -154,13 +154,15 @@ struct Entry {
 struct Loop {
     deps: SchedulerDeps,
     shared: Arc<Shared>,
-    holder: String,
+    /// The name this instance's lease is held under, while it is live; a lease lost is
+    /// never renewed, a new one is registered under a new name.
+    holder: Option<String>,
     entries: HashMap<Key, Entry>,
     heap: BinaryHeap<Reverse<(i64, Key)>>,
     shards: Shards,
     in_flight: HashMap<u32, usize>,
     fingerprint: Option<(RulesFingerprint, tokio::time::Instant)>,
-    /// When the leases were last renewed.
+    /// When the lease was last renewed.
     renewed: Option<tokio::time::Instant>,
 }
 
@@ -206,15 +208,22 @@ impl Loop {
             }
         }
         while evaluations.join_next().await.is_some() {}
+        let Some(holder) = self.holder.take() else {
+            return;
+        };
         for (shard, held) in std::mem::take(&mut self.shards.held) {
             if let Err(err) = self
                 .deps
                 .store
-                .release_shard(&self.holder, held.claim, held.started_until)
+                .release_shard(&holder, held.claim, held.started_until)
                 .await
             {
                 tracing::warn!(shard, error = %err, "releasing an alerting shard failed");
             }
+        }
+        // Shards whose release failed are free at once from the lease's watermark.
+        if let Err(err) = self.deps.store.end_holder(&holder).await {
+            tracing::warn!(error = %err, "ending the alerting lease failed");
         }
     }
 
@@ -379,42 +388,15 @@ impl Loop {
         if !members.contains(&me) {
             members.push(me.clone());
         }
-        // Leases live `peer_timeout` and claim slots as far ahead; they are renewed at half
-        // their life, in one statement, so a holder writes about twice per peer timeout
-        // whatever the number of rules. A holder that dies leaves its claim at most one
+        // The lease lives `peer_timeout` and claims slots as far ahead; it is renewed at half
+        // its life, in one row write, so a holder writes about twice per peer timeout
+        // whatever the number of its shards. A holder that dies leaves its claim at most one
         // lease life ahead: the slots up to then are skipped, inside the fail-over window.
         let ttl = i64::try_from(self.deps.peer_timeout.as_millis()).unwrap_or(5_000);
         let horizon = ttl;
-        let due = self
-            .renewed
-            .is_none_or(|at| at.elapsed() >= self.deps.peer_timeout / 2);
-        if !self.shards.held.is_empty() && due {
-            self.renewed = Some(tokio::time::Instant::now());
-            match self
-                .deps
-                .store
-                .renew_shards(&self.holder, ttl, horizon)
-                .await
-            {
-                Ok(claims) => {
-                    let renewed: HashMap<u32, i64> =
-                        claims.iter().map(|c| (c.shard, c.claimed_until)).collect();
-                    self.shards
-                        .held
-                        .retain(|shard, held| match renewed.get(shard) {
-                            Some(until) => {
-                                held.claim.claimed_until = *until;
-                                true
-                            }
-                            None => {
-                                tracing::info!(shard, "lost an alerting shard's lease");
-                                false
-                            }
-                        });
-                }
-                Err(err) => tracing::warn!(error = %err, "renewing the alerting shards failed"),
-            }
-        }
+        let Some(holder) = self.lease(ttl, horizon).await else {
+            return;
+        };
         let desired = Shards::desired(&me, &members, self.deps.settings.shards);
         let leaving: Vec<(u32, Held)> = self
             .shards
@@ -429,7 +411,7 @@ impl Loop {
             if let Err(err) = self
                 .deps
                 .store
-                .release_shard(&self.holder, held.claim, held.started_until)
+                .release_shard(&holder, held.claim, held.started_until)
                 .await
             {
                 tracing::warn!(shard, error = %err, "releasing an alerting shard failed");
@@ -439,17 +421,9 @@ impl Loop {
             if self.shards.held.contains_key(&shard) {
                 continue;
             }
-            match self
-                .deps
-                .store
-                .claim_shard(shard, &self.holder, ttl, horizon)
-                .await
-            {
+            match self.deps.store.claim_shard(shard, &holder).await {
                 Ok(Some(claim)) => {
                     tracing::debug!(shard, start = claim.start, "claimed an alerting shard");
-                    if self.shards.held.is_empty() {
-                        self.renewed = Some(tokio::time::Instant::now());
-                    }
                     self.shards.held.insert(
                         shard,
                         Held {
@@ -466,6 +440,58 @@ impl Loop {
                 Err(err) => {
                     tracing::warn!(shard, error = %err, "claiming an alerting shard failed")
                 }
+            }
+        }
+    }
+
+    /// This instance's lease, registered or renewed when due; `None` when there is none.
+    async fn lease(&mut self, ttl: i64, horizon: i64) -> Option<String> {
+        let store = self.deps.store.clone();
+        let Some(holder) = self.holder.clone() else {
+            let holder = format!("{}/{:08x}", self.deps.instance_id, rand::random::<u32>());
+            match store.register_holder(&holder, ttl, horizon).await {
+                Ok(lease) => {
+                    tracing::debug!(%holder, "registered an alerting lease");
+                    self.renewed = Some(tokio::time::Instant::now());
+                    self.shards.claimed_until = lease.claimed_until;
+                    self.holder = Some(holder.clone());
+                    return Some(holder);
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "registering the alerting lease failed");
+                    return None;
+                }
+            }
+        };
+        let due = self
+            .renewed
+            .is_none_or(|at| at.elapsed() >= self.deps.peer_timeout / 2);
+        if !due {
+            return Some(holder);
+        }
+        self.renewed = Some(tokio::time::Instant::now());
+        match store.renew_holder(&holder, ttl, horizon).await {
+            Ok(Some(lease)) => {
+                self.shards.claimed_until = self.shards.claimed_until.max(lease.claimed_until);
+                Some(holder)
+            }
+            Ok(None) => {
+                // Expired, and perhaps taken over: every shard is lost. Evaluations still
+                // running were of slots before the watermark the takers start from.
+                tracing::info!(
+                    %holder,
+                    shards = self.shards.held.len(),
+                    "lost the alerting lease"
+                );
+                self.shards.held.clear();
+                self.shards.claimed_until = 0;
+                self.holder = None;
+                None
+            }
+            Err(err) => {
+                // Evaluation stops at the watermark until a renewal succeeds.
+                tracing::warn!(error = %err, "renewing the alerting lease failed");
+                Some(holder)
             }
         }
     }

@@ -1,12 +1,13 @@
 //! Sharded evaluation: which shards this instance should hold (rendezvous hashing over the
-//! live members), and the leases it holds on them.
+//! live members), and the shards it holds under its lease.
 //!
-//! A shard's lease row carries a watermark, `claimed_until`: its holder evaluates only
-//! slots before it, and a new holder only slots from the previous holder's watermark on.
+//! The instance's scheduler holds one lease (a row of its own, renewed in one write) that
+//! carries a watermark, `claimed_until`: it evaluates only slots before it, on every shard
+//! it holds, and a new holder of a shard only slots from the previous holder's watermark on.
 //! Slots are thereby claimed before they are evaluated, in batches as the lease is renewed,
 //! and a change of holder never evaluates a slot twice: a graceful hand-over lowers the
-//! watermark to just past the last slot started, a holder that died leaves it at most one
-//! renewal ahead of its last evaluation.
+//! shard's watermark to just past the last slot started, a holder that died leaves it at
+//! most one renewal ahead of its last evaluation.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -50,17 +51,19 @@ pub(crate) struct Held {
     pub(crate) started_until: i64,
 }
 
-/// The shards held, by number.
+/// The shards held, by number, and the lease they are held under.
 #[derive(Debug, Default)]
 pub(crate) struct Shards {
     pub(crate) held: BTreeMap<u32, Held>,
+    /// The lease's watermark: slots before it may be evaluated (0 while there is no lease).
+    pub(crate) claimed_until: i64,
 }
 
 impl Shards {
     /// Whether a slot of a rule in `shard` may be evaluated here; records it as started.
     pub(crate) fn permit(&mut self, shard: u32, slot: i64) -> bool {
         match self.held.get_mut(&shard) {
-            Some(held) if slot >= held.claim.start && slot < held.claim.claimed_until => {
+            Some(held) if slot >= held.claim.start && slot < self.claimed_until => {
                 held.started_until = held.started_until.max(slot.saturating_add(1));
                 true
             }
@@ -97,7 +100,10 @@ mod tests {
                 assert_eq!(owner(shard, &two), Some(before));
             }
         }
-        let mut shards = Shards::default();
+        let mut shards = Shards {
+            claimed_until: 200,
+            ..Shards::default()
+        };
         shards.held.insert(
             3,
             Held {
@@ -105,7 +111,6 @@ mod tests {
                     shard: 3,
                     token: 1,
                     start: 100,
-                    claimed_until: 200,
                 },
                 started_until: 100,
             },

@@ -10,6 +10,7 @@
 mod entity;
 pub(crate) mod notify;
 mod rules;
+mod shards;
 mod state;
 
 use std::collections::BTreeMap;
@@ -19,8 +20,8 @@ use tandem_storage::Database;
 
 use crate::sql::entity::{alert_instance, alert_rule, alert_rule_status};
 use crate::store::{
-    GroupChanges, GroupWriter, InstanceWrite, NewRule, ReplaceGroup, RuleFilter, RulesFingerprint,
-    ShardClaim, UpdateRule,
+    GroupChanges, GroupWriter, HolderLease, InstanceWrite, NewRule, ReplaceGroup, RuleFilter,
+    RulesFingerprint, ShardClaim, UpdateRule,
 };
 use crate::{
     AlertInstance, AlertRule, AlertStore, Error, ExecErrState, FolderUid, InstanceState,
@@ -148,23 +149,30 @@ impl AlertStore for SqlAlertStore {
         state::list_statuses(self, org).await
     }
 
-    async fn claim_shard(
+    async fn register_holder(
         &self,
-        shard: u32,
         holder: &str,
         ttl_ms: i64,
         horizon_ms: i64,
-    ) -> Result<Option<ShardClaim>> {
-        state::claim_shard(self, shard, holder, ttl_ms, horizon_ms).await
+    ) -> Result<HolderLease> {
+        shards::register_holder(self, holder, ttl_ms, horizon_ms).await
     }
 
-    async fn renew_shards(
+    async fn renew_holder(
         &self,
         holder: &str,
         ttl_ms: i64,
         horizon_ms: i64,
-    ) -> Result<Vec<ShardClaim>> {
-        state::renew_shards(self, holder, ttl_ms, horizon_ms).await
+    ) -> Result<Option<HolderLease>> {
+        shards::renew_holder(self, holder, ttl_ms, horizon_ms).await
+    }
+
+    async fn end_holder(&self, holder: &str) -> Result<()> {
+        shards::end_holder(self, holder).await
+    }
+
+    async fn claim_shard(&self, shard: u32, holder: &str) -> Result<Option<ShardClaim>> {
+        shards::claim_shard(self, shard, holder).await
     }
 
     async fn release_shard(
@@ -173,7 +181,7 @@ impl AlertStore for SqlAlertStore {
         claim: ShardClaim,
         evaluated_until: i64,
     ) -> Result<()> {
-        state::release_shard(self, holder, claim, evaluated_until).await
+        shards::release_shard(self, holder, claim, evaluated_until).await
     }
 }
 

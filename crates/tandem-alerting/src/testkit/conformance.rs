@@ -401,53 +401,75 @@ pub async fn instance_writes_never_go_backwards(stores: &[Arc<dyn AlertStore>]) 
     assert_eq!(a.list_statuses(org).await.unwrap()[0].last_slot, 20);
 }
 
-/// One holder at a time; a new holder starts where the previous one's claim ended.
+/// One holder at a time; a new holder starts where the previous one's claim ended; an
+/// expired lease is taken over and can no longer be renewed.
 pub async fn shard_leases_hand_slots_over_without_overlap(stores: &[Arc<dyn AlertStore>]) {
     let (a, b) = (&stores[0], &stores[1]);
     let shard = 9_001;
+    let name = |who: &str| format!("{who}/{:08x}", rand::random::<u32>());
+    let (ha, hb) = (name("a"), name("b"));
+    let lease_a = a.register_holder(&ha, 60_000, 1_000).await.unwrap();
+    b.register_holder(&hb, 60_000, 1_000).await.unwrap();
     let first = a
-        .claim_shard(shard, "a", 60_000, 1_000)
+        .claim_shard(shard, &ha)
         .await
         .unwrap()
         .expect("a free shard");
-    assert!(
-        b.claim_shard(shard, "b", 60_000, 1_000)
-            .await
-            .unwrap()
-            .is_none(),
-        "held"
-    );
-    let renewed = a.renew_shards("a", 60_000, 2_000).await.unwrap();
-    let mine = renewed
-        .iter()
-        .find(|c| c.shard == shard)
-        .expect("still held");
-    assert!(mine.claimed_until >= first.claimed_until);
-    // A graceful release ends the claim where evaluation stopped.
-    let stopped = first.claimed_until - 500;
-    a.release_shard("a", *mine, stopped).await.unwrap();
-    let second = b
-        .claim_shard(shard, "b", 300, 1_000)
+    assert!(b.claim_shard(shard, &hb).await.unwrap().is_none(), "held");
+    let renewed = a
+        .renew_holder(&ha, 60_000, 2_000)
         .await
         .unwrap()
-        .expect("released");
+        .expect("a live lease is renewed");
+    assert!(renewed.claimed_until >= lease_a.claimed_until + 500);
+    // A graceful release ends the claim where evaluation stopped.
+    let stopped = renewed.claimed_until - 500;
+    a.release_shard(&ha, first, stopped).await.unwrap();
+    let second = b.claim_shard(shard, &hb).await.unwrap().expect("released");
     assert_eq!(second.start, stopped.max(first.start));
     assert!(second.token > first.token);
+    // A stale claim's release changes nothing.
+    a.release_shard(&ha, first, 0).await.unwrap();
     assert!(
-        a.renew_shards("a", 60_000, 1_000)
-            .await
-            .unwrap()
-            .iter()
-            .all(|c| c.shard != shard)
+        a.claim_shard(shard, &ha).await.unwrap().is_none(),
+        "b holds it"
     );
-    // An expired lease (its holder died) is taken over from its watermark.
+    // An expired lease (its holder died) is taken over from its watermark, and ended for
+    // good: its holder can neither renew it nor claim with it.
+    let last_b = b
+        .renew_holder(&hb, 300, 1_500)
+        .await
+        .unwrap()
+        .expect("b's lease is live");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let third = loop {
-        if let Some(claim) = a.claim_shard(shard, "a", 60_000, 1_000).await.unwrap() {
+        if let Some(claim) = a.claim_shard(shard, &ha).await.unwrap() {
             break claim;
         }
         assert!(tokio::time::Instant::now() < deadline, "the lease expires");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    assert_eq!(third.start, second.claimed_until);
+    assert_eq!(third.start, last_b.claimed_until);
+    assert!(third.token > second.token);
+    assert_eq!(b.renew_holder(&hb, 60_000, 1_000).await.unwrap(), None);
+    assert!(
+        b.claim_shard(shard + 1, &hb).await.unwrap().is_none(),
+        "a lost lease claims nothing"
+    );
+    // Ending a lease frees its shards at once, from its watermark.
+    let last_a = a
+        .renew_holder(&ha, 60_000, 1_000)
+        .await
+        .unwrap()
+        .expect("a's lease is live");
+    a.end_holder(&ha).await.unwrap();
+    let hc = name("c");
+    b.register_holder(&hc, 60_000, 1_000).await.unwrap();
+    let fourth = b
+        .claim_shard(shard, &hc)
+        .await
+        .unwrap()
+        .expect("an ended lease's shard is free");
+    assert_eq!(fourth.start, last_a.claimed_until);
+    assert_eq!(a.renew_holder(&ha, 60_000, 1_000).await.unwrap(), None);
 }

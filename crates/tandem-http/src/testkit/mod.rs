@@ -142,15 +142,51 @@ where
     }
 }
 
+/// Runs `body` against a fresh cluster of `n` instances on every backend at once, each
+/// configured by `configure`: for long scenarios that mostly wait on the clock, which then
+/// take one test thread for the time of the slowest backend instead of three. Every backend
+/// runs to its end; then the test fails naming each backend that failed.
+pub async fn run_cluster_on_every_backend<C, F, Fut>(n: usize, configure: C, body: F)
+where
+    C: Fn(usize, &mut Settings) + Clone + Send + 'static,
+    F: Fn(TestCluster) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let runs: Vec<_> = [Backend::Sqlite, Backend::Postgres, Backend::Mysql]
+        .into_iter()
+        .map(|backend| {
+            let (configure, body) = (configure.clone(), body.clone());
+            let run = tokio::spawn(run_cluster(backend, n, configure, body));
+            (backend, run)
+        })
+        .collect();
+    let mut failed = Vec::new();
+    for (backend, run) in runs {
+        if let Err(err) = run.await {
+            failed.push(format!("{}: {err}", backend.grafana_name()));
+        }
+    }
+    assert!(failed.is_empty(), "failed on {}", failed.join("; "));
+}
+
 /// Generates one `#[tokio::test]` per backend in a module named after the case; each gets
-/// a fresh [`TestCluster`] of `$n` in-process instances, optionally configured.
+/// a fresh [`TestCluster`] of `$n` in-process instances, optionally configured. With
+/// `concurrently` first, one test runs the backends at once instead
+/// ([`run_cluster_on_every_backend`]).
 ///
 /// ```text
 /// tandem_http::cluster_tests!(sessions_work_everywhere, 3, |cluster| async move { … });
 /// tandem_http::cluster_tests!(slow_heartbeat, 2, |_, s| s.cluster.peer_timeout = …, |cluster| async move { … });
+/// tandem_http::cluster_tests!(concurrently a_minute_of_evaluations, 3, configure, |cluster| async move { … });
 /// ```
 #[macro_export]
 macro_rules! cluster_tests {
+    (concurrently $name:ident, $n:expr, $configure:expr, $body:expr) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            $crate::testkit::run_cluster_on_every_backend($n, $configure, $body).await;
+        }
+    };
     ($name:ident, $n:expr, $body:expr) => {
         $crate::cluster_tests!($name, $n, |_, _| {}, $body);
     };
