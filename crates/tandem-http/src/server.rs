@@ -220,6 +220,7 @@ impl Server {
             live: live.clone(),
             alerting: alerting.rules,
             notifications: alerting.notifications,
+            smtp: Arc::new(settings.notifications.smtp.clone()),
         });
         state
             .metrics

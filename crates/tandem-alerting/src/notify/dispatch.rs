@@ -20,6 +20,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::notify::contact::ContactPoint;
+use crate::notify::email::{SmtpSettings, email_body, send_email};
 use crate::notify::payload::{Notification, NotifiedAlert, webhook_body};
 use crate::notify::policy::CompiledRoute;
 use crate::notify::store::{
@@ -42,6 +43,8 @@ pub struct NotifySettings {
     pub send_timeout: Duration,
     /// `[server] root_url`, the `externalURL` of payloads.
     pub external_url: String,
+    /// `[smtp]`: how email contact points send.
+    pub smtp: SmtpSettings,
 }
 
 impl Default for NotifySettings {
@@ -52,6 +55,7 @@ impl Default for NotifySettings {
             max_attempts: 5,
             send_timeout: Duration::from_secs(10),
             external_url: "http://localhost:3000/".to_owned(),
+            smtp: SmtpSettings::default(),
         }
     }
 }
@@ -369,7 +373,11 @@ async fn plan_pass(
                     }
                     notifications.push(PlannedNotification {
                         integration_uid: point.uid.clone(),
-                        payload: webhook_body(&notification, point, &config.templates),
+                        payload: if point.kind == "email" {
+                            email_body(&notification, point, &config.templates)
+                        } else {
+                            webhook_body(&notification, point, &config.templates)
+                        },
                     });
                 }
             }
@@ -399,7 +407,7 @@ async fn plan_pass(
 }
 
 /// Why an attempt failed.
-enum Failure {
+pub(crate) enum Failure {
     /// Worth another attempt (5xx, timeout, connection).
     Retry(String),
     /// Not worth one (4xx, bad configuration).
@@ -530,8 +538,18 @@ async fn finish(shared: &Shared, claim: &Claim, status: ClaimStatus, attempts: i
 async fn send(shared: &Shared, point: &ContactPoint, claim: &Claim) -> Result<(), Failure> {
     match point.kind.as_str() {
         "webhook" => send_webhook(&shared.client, point, &claim.flush_key, &claim.payload).await,
+        "email" => {
+            send_email(
+                &shared.settings.smtp,
+                point,
+                &claim.flush_key,
+                &claim.payload,
+                shared.settings.send_timeout,
+            )
+            .await
+        }
         other => Err(Failure::Permanent(format!(
-            "integration type {other} cannot send: [smtp] is not configured"
+            "integration type {other} cannot send"
         ))),
     }
 }
@@ -598,6 +616,7 @@ fn without_url(err: &reqwest::Error) -> String {
 pub async fn send_test(
     point: &ContactPoint,
     payload: &serde_json::Value,
+    smtp: &SmtpSettings,
     timeout: Duration,
 ) -> Result<(), String> {
     let client = reqwest::Client::builder()
@@ -606,14 +625,14 @@ pub async fn send_test(
         .build()
         .map_err(|err| err.to_string())?;
     let key = format!("test-{:016x}", rand::random::<u64>());
-    match point.kind.as_str() {
-        "webhook" => send_webhook(&client, point, &key, payload)
-            .await
-            .map_err(|f| match f {
-                Failure::Retry(e) | Failure::Permanent(e) => e,
-            }),
-        other => Err(format!(
-            "integration type {other} cannot send: [smtp] is not configured"
-        )),
-    }
+    let outcome = match point.kind.as_str() {
+        "webhook" => send_webhook(&client, point, &key, payload).await,
+        "email" => send_email(smtp, point, &key, payload, timeout).await,
+        other => Err(Failure::Permanent(format!(
+            "integration type {other} cannot send"
+        ))),
+    };
+    outcome.map_err(|f| match f {
+        Failure::Retry(e) | Failure::Permanent(e) => e,
+    })
 }

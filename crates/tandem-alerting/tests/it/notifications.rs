@@ -118,7 +118,7 @@ impl Receiver {
     }
 }
 
-fn instance(rule: &str, team: &str, state: InstanceState, slot: i64) -> AlertInstance {
+pub(crate) fn instance(rule: &str, team: &str, state: InstanceState, slot: i64) -> AlertInstance {
     let labels: Labels = [
         ("alertname".to_owned(), rule.to_owned()),
         ("grafana_folder".to_owned(), "Alerts".to_owned()),
@@ -140,7 +140,7 @@ fn instance(rule: &str, team: &str, state: InstanceState, slot: i64) -> AlertIns
     }
 }
 
-async fn write(alerts: &SqlAlertStore, rules: usize, state: InstanceState, slot: i64) {
+pub(crate) async fn write(alerts: &SqlAlertStore, rules: usize, state: InstanceState, slot: i64) {
     for r in 0..rules {
         let rule = format!("rule-{r}");
         let ok = alerts
@@ -157,7 +157,7 @@ async fn write(alerts: &SqlAlertStore, rules: usize, state: InstanceState, slot:
     }
 }
 
-async fn eventually(what: &str, deadline: Duration, mut check: impl FnMut() -> bool) {
+pub(crate) async fn eventually(what: &str, deadline: Duration, mut check: impl FnMut() -> bool) {
     let start = tokio::time::Instant::now();
     while !check() {
         assert!(start.elapsed() < deadline, "timed out waiting for {what}");

@@ -280,3 +280,88 @@ tandem_http::cluster_tests!(
         assert_eq!(listed, json!([]));
     }
 );
+
+/// Two instances with `[smtp]` pointing at a real SMTP server: the test-receiver call on
+/// one instance sends an email contact point stored through the other, and no answer ever
+/// shows the SMTP password.
+async fn email_test_notification(backend: tandem_http::testkit::Backend) {
+    let Some(sink) =
+        tandem_alerting::testkit::smtp::SmtpSink::start(Some(("tandem", "smtp-pass"))).await
+    else {
+        return;
+    };
+    let smtp = tandem_http::SmtpSettings {
+        enabled: true,
+        host: sink.host(),
+        user: "tandem".into(),
+        password: "smtp-pass".into(),
+        from_address: "grafana@example.com".into(),
+        ..tandem_http::SmtpSettings::default()
+    };
+    let configure = move |_: usize, s: &mut tandem_http::Settings| {
+        s.notifications.smtp = smtp.clone();
+    };
+    tandem_http::testkit::run_cluster(backend, 2, configure, |cluster: TestCluster| async move {
+        let (a, b) = (cluster.url(0), cluster.url(1));
+        let created = as_admin(
+            "POST",
+            &a,
+            "/api/v1/provisioning/contact-points",
+            json!({"name": "mail", "type": "email",
+                   "settings": {"addresses": "ops@example.com;dev@example.com", "singleEmail": true}}),
+        )
+        .await;
+        assert_eq!(created.status, 202, "{}", created.text());
+        let uid = created.json()["uid"].as_str().unwrap().to_owned();
+        let tested = as_admin(
+            "POST",
+            &b,
+            "/api/alertmanager/grafana/config/api/v1/receivers/test",
+            json!({"receivers": [{"name": "mail", "grafana_managed_receiver_configs": [
+                {"uid": uid, "name": "mail", "type": "email",
+                 "settings": {"addresses": "ops@example.com;dev@example.com", "singleEmail": true}}]}]}),
+        )
+        .await;
+        assert_eq!(tested.status, 200, "{}", tested.text());
+        assert_eq!(
+            tested.json()["receivers"][0]["grafana_managed_receiver_configs"][0]["status"],
+            "ok"
+        );
+        let mail = sink.messages();
+        assert_eq!(mail.len(), 1, "{mail:?}");
+        assert_eq!(mail[0].rcpt_tos, ["ops@example.com", "dev@example.com"]);
+        assert_eq!(mail[0].subject, "[FIRING:1]  (TestAlert Grafana)");
+        assert_eq!(mail[0].login.as_deref(), Some("tandem"));
+        assert!(mail[0].from.contains("grafana@example.com"), "{:?}", mail[0]);
+        let mut answers = vec![tested.text()];
+        for path in [
+            "/api/v1/provisioning/contact-points",
+            "/api/frontend/settings",
+            "/api/health",
+            "/api/cluster",
+        ] {
+            for url in [&a, &b] {
+                answers.push(as_admin("GET", url, path, json!(null)).await.text());
+            }
+        }
+        for text in answers {
+            assert!(!text.contains("smtp-pass"), "{text}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_test_notification_sqlite() {
+    email_test_notification(tandem_http::testkit::Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_test_notification_postgres() {
+    email_test_notification(tandem_http::testkit::Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_test_notification_mysql() {
+    email_test_notification(tandem_http::testkit::Backend::Mysql).await;
+}

@@ -659,6 +659,7 @@ async fn test_receivers(
             let result = tandem_alerting::notify::send_test(
                 &point,
                 &payload,
+                &state.smtp,
                 std::time::Duration::from_secs(15),
             )
             .await;
