@@ -26,6 +26,7 @@ use crate::notify::policy::CompiledRoute;
 use crate::notify::store::{
     Claim, ClaimStatus, DocumentKind, FlushPlan, NewGroup, NotificationStore, PlannedNotification,
 };
+use crate::notify::timing::{MuteTiming, route_muted};
 use crate::{AlertInstance, AlertStore, InstanceState, Labels, OrgId};
 
 /// Typed settings of notifications; `Default` is the documented default.
@@ -217,6 +218,7 @@ struct OrgConfig {
     tree: CompiledRoute,
     points: Vec<ContactPoint>,
     templates: Vec<(String, String)>,
+    timings: HashMap<String, MuteTiming>,
 }
 
 async fn plan_pass(
@@ -252,12 +254,28 @@ async fn plan_pass(
                 (d.name, text)
             })
             .collect();
+        let timings = shared
+            .store
+            .documents(org, DocumentKind::MuteTiming)
+            .await?
+            .into_iter()
+            .filter_map(|d| {
+                match MuteTiming::parse(d.body.get("time_intervals").unwrap_or(&serde_json::Value::Null)) {
+                    Ok(timing) => Some((d.name, timing)),
+                    Err(err) => {
+                        tracing::warn!(org = org.0, name = %d.name, error = %err, "a stored mute timing is invalid; it never mutes");
+                        None
+                    }
+                }
+            })
+            .collect();
         orgs.insert(
             org,
             OrgConfig {
                 tree: CompiledRoute::compile(&tree)?,
                 points: shared.store.contact_points(org).await?,
                 templates,
+                timings,
             },
         );
     }
@@ -312,6 +330,14 @@ async fn plan_pass(
             continue;
         }
         let group = computed.get(&row.group_id);
+        // A muted route sends nothing and records nothing: the group stays due, and its
+        // flush is planned at the first pass after the timing ends (the database's clock
+        // decides, so every instance agrees).
+        if let (Some(g), Some(config)) = (group, orgs.get(&row.org_id))
+            && route_muted(&g.route, &config.timings, db_now)
+        {
+            continue;
+        }
         let sent: HashSet<&str> = row.sent_firing.iter().map(String::as_str).collect();
         let mut firing: Vec<&AlertInstance> = group
             .map(|g| {

@@ -14,6 +14,7 @@ mod payload;
 pub mod policy;
 pub mod store;
 mod text;
+pub mod timing;
 
 pub use crate::notify::dispatch::{Dispatcher, DispatcherDeps, NotifySettings, send_test};
 pub use crate::notify::email::{SmtpSettings, StartTlsPolicy};

@@ -3,3 +3,4 @@
 mod conformance;
 mod email;
 mod notifications;
+mod timing;

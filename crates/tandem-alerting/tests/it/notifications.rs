@@ -18,22 +18,22 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// One request the receiver got.
 #[derive(Clone, Debug)]
-struct Delivery {
+pub(crate) struct Delivery {
     idempotency_key: String,
-    body: Value,
+    pub(crate) body: Value,
     answered: u16,
 }
 
 /// A webhook receiver on a loopback port that records every request and answers 500 to
 /// the first `fail_first` requests of each idempotency key.
 #[derive(Clone)]
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     deliveries: Arc<Mutex<Vec<Delivery>>>,
 }
 
 impl Receiver {
-    async fn start(fail_first: usize) -> Receiver {
+    pub(crate) async fn start(fail_first: usize) -> Receiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         let deliveries: Arc<Mutex<Vec<Delivery>>> = Arc::default();
@@ -107,7 +107,7 @@ impl Receiver {
         Receiver { url, deliveries }
     }
 
-    fn accepted(&self) -> Vec<Delivery> {
+    pub(crate) fn accepted(&self) -> Vec<Delivery> {
         self.deliveries
             .lock()
             .unwrap()
