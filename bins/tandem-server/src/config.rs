@@ -126,6 +126,7 @@ pub(crate) const KEYS: &[Key] = &[
     key("live", "ha_prefix", "", "prefix of Live's Redis keys and channels; empty = tandem"),
     key("cluster", "notification_claim_timeout", "2s", "a notification claim not renewed this long is taken over by another instance"),
     key("cluster", "notification_poll_interval", "1s", "how often alert groups are recomputed from the alert state"),
+    key("cluster", "notification_log_retention", "120h", "finished notifications are deleted from the log after this"),
     key("smtp", "enabled", "false", "send email contact points' notifications"),
     key("smtp", "host", "localhost:25", "SMTP server host:port; port 465 is TLS from the start"),
     key("smtp", "user", "", "SMTP login; empty = no authentication"),
@@ -789,10 +790,15 @@ fn notifications(
     if !external_url.ends_with('/') {
         external_url.push('/');
     }
+    let log_retention: Duration = values.get("cluster", "notification_log_retention")?;
+    if log_retention < Duration::from_secs(60) {
+        return Err(values.invalid("cluster", "notification_log_retention", "at least 1m"));
+    }
     Ok(tandem_http::NotifySettings {
         claim_timeout,
         poll_interval,
         external_url,
+        log_retention,
         smtp: smtp(values)?,
         ..tandem_http::NotifySettings::default()
     })
@@ -1704,6 +1710,46 @@ mod tests {
         check(
             "[database]\ntype = mysql\nhost = ::1\n",
             "mysql://root@[::1]:3306/grafana?ssl-mode=disabled",
+        );
+    }
+
+    #[test]
+    fn grafanas_smtp_section_is_read() {
+        let ini = "[smtp]\nenabled = true\nhost = mail.example.com:587\nuser = me\n\
+                   password = \"\"\"p#ss;word\"\"\"\nfrom_address = alerts@example.com\n\
+                   from_name = Alerts\nskip_verify = true\n";
+        let smtp = loaded(ini, &[("GF_SMTP_STARTTLS_POLICY", "MandatoryStartTLS")])
+            .notifications
+            .smtp;
+        assert!(smtp.enabled && smtp.skip_verify);
+        assert_eq!(smtp.host, "mail.example.com:587");
+        assert_eq!(
+            (smtp.user.as_str(), smtp.password.as_str()),
+            ("me", "p#ss;word")
+        );
+        assert_eq!(smtp.from_address, "alerts@example.com");
+        assert_eq!(smtp.from_name, "Alerts");
+        assert_eq!(
+            smtp.start_tls_policy,
+            tandem_http::StartTlsPolicy::Mandatory
+        );
+        assert!(
+            !format!("{smtp:?}").contains("p#ss"),
+            "the password is never printed"
+        );
+        let defaults = loaded("", &[]).notifications.smtp;
+        assert_eq!(defaults, tandem_http::SmtpSettings::default());
+        check_error("[smtp]\nstartTLS_policy = always\n", &[], "startTLS_policy");
+        check_error("[smtp]\nenabled = true\nhost = mail:smtp\n", &[], "host");
+        check_error(
+            "[smtp]\nenabled = true\nfrom_address = nobody\n",
+            &[],
+            "from_address",
+        );
+        check_error(
+            "[cluster]\nnotification_log_retention = 1s\n",
+            &[],
+            "notification_log_retention",
         );
     }
 

@@ -46,6 +46,9 @@ pub struct NotifySettings {
     pub external_url: String,
     /// `[smtp]`: how email contact points send.
     pub smtp: SmtpSettings,
+    /// How long finished notifications stay in the log
+    /// (`[cluster] notification_log_retention`); the composition layer runs the purge.
+    pub log_retention: Duration,
 }
 
 impl Default for NotifySettings {
@@ -57,6 +60,7 @@ impl Default for NotifySettings {
             send_timeout: Duration::from_secs(10),
             external_url: "http://localhost:3000/".to_owned(),
             smtp: SmtpSettings::default(),
+            log_retention: Duration::from_secs(5 * 24 * 3600),
         }
     }
 }

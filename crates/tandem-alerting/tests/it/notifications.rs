@@ -416,3 +416,59 @@ async fn a_raw_secure(test: &TestDatabase) -> String {
         .unwrap();
     row.try_get::<String>("", "secure_settings").unwrap()
 }
+
+tandem_storage::backend_tests!(
+    the_log_purge_deletes_only_old_finished_notifications,
+    |test: TestDatabase| async move {
+        let store = SqlNotificationStore::new(test.connect_migrated().await, "k");
+        let group = NewGroup {
+            group_id: "p".repeat(64),
+            org_id: OrgId(1),
+            receiver: "hook".into(),
+            group_key: "{}:{}".into(),
+            group_wait_ms: 0,
+        };
+        assert!(store.create_group(&group).await.unwrap());
+        let (_, rows) = store.groups().await.unwrap();
+        let planned = |uid: &str| PlannedNotification {
+            integration_uid: uid.into(),
+            payload: serde_json::json!({"n": uid}),
+        };
+        let claims = store
+            .plan_flush(&FlushPlan {
+                group_id: rows[0].group_id.clone(),
+                org_id: OrgId(1),
+                receiver: "hook".into(),
+                epoch: rows[0].epoch,
+                seq: rows[0].seq,
+                group_interval_ms: 60_000,
+                firing: vec!["f".into()],
+                ends: false,
+                notifications: vec![planned("sent"), planned("pending")],
+                holder: "a".into(),
+                ttl_ms: 60_000,
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        let sent = claims.iter().find(|c| c.integration_uid == "sent").unwrap();
+        assert!(
+            store
+                .finish_claim(
+                    sent.id,
+                    sent.token,
+                    tandem_alerting::notify::store::ClaimStatus::Sent,
+                    1,
+                    ""
+                )
+                .await
+                .unwrap()
+        );
+        assert_eq!(store.purge_log(60_000).await.unwrap(), 0, "too young");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(store.purge_log(100).await.unwrap(), 1, "the sent one");
+        let log = store.notification_log(OrgId(1)).await.unwrap();
+        assert_eq!(log.len(), 1);
+        assert_eq!(log[0].status, "pending", "a pending notification stays");
+    }
+);
