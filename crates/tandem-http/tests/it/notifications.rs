@@ -187,6 +187,34 @@ tandem_http::cluster_tests!(
             409,
             "already exists",
         );
+        for bad in [
+            json!([{"times": [{"start_time": "18:00", "end_time": "09:00"}]}]),
+            json!([{"weekdays": ["caturday"]}]),
+            json!([{"location": "Mars/Olympus_Mons"}]),
+        ] {
+            refused(
+                &as_admin(
+                    "POST",
+                    &b,
+                    "/api/v1/provisioning/mute-timings",
+                    json!({"name": "bad", "time_intervals": bad}),
+                )
+                .await,
+                400,
+                "invalid mute timing",
+            );
+        }
+        refused(
+            &as_admin(
+                "GET",
+                &a,
+                "/api/v1/provisioning/mute-timings/bad",
+                json!(null),
+            )
+            .await,
+            404,
+            "not found",
+        );
         let tree = json!({"receiver": "grafana-default-email", "group_by": ["alertname"],
             "routes": [{"receiver": "hook", "object_matchers": [["team", "=~", "db|web"]],
                         "mute_time_intervals": ["weekends"], "group_wait": "10s"}]});
