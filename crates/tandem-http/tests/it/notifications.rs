@@ -310,8 +310,8 @@ tandem_http::cluster_tests!(
 );
 
 /// Two instances with `[smtp]` pointing at a real SMTP server: the test-receiver call on
-/// one instance sends an email contact point stored through the other, and no answer ever
-/// shows the SMTP password.
+/// one instance sends an email contact point stored through the other; then a rule fires
+/// on both instances and exactly one email arrives; no answer ever shows the SMTP password.
 async fn email_test_notification(backend: tandem_http::testkit::Backend) {
     let Some(sink) =
         tandem_alerting::testkit::smtp::SmtpSink::start(Some(("tandem", "smtp-pass"))).await
@@ -328,6 +328,8 @@ async fn email_test_notification(backend: tandem_http::testkit::Backend) {
     };
     let configure = move |_: usize, s: &mut tandem_http::Settings| {
         s.notifications.smtp = smtp.clone();
+        s.notifications.poll_interval = std::time::Duration::from_millis(200);
+        s.alerting.min_interval = std::time::Duration::from_secs(1);
     };
     tandem_http::testkit::run_cluster(backend, 2, configure, |cluster: TestCluster| async move {
         let (a, b) = (cluster.url(0), cluster.url(1));
@@ -361,6 +363,52 @@ async fn email_test_notification(backend: tandem_http::testkit::Backend) {
         assert_eq!(mail[0].subject, "[FIRING:1]  (TestAlert Grafana)");
         assert_eq!(mail[0].login.as_deref(), Some("tandem"));
         assert!(mail[0].from.contains("grafana@example.com"), "{:?}", mail[0]);
+
+        // A rule evaluated by both instances fires: one email.
+        let put = as_admin(
+            "PUT",
+            &a,
+            "/api/v1/provisioning/policies",
+            json!({"receiver": "mail", "group_by": ["alertname"], "group_wait": "1s",
+                   "group_interval": "1s", "repeat_interval": "1h"}),
+        )
+        .await;
+        assert_eq!(put.status, 202, "{}", put.text());
+        as_admin_ok(
+            "POST",
+            &b,
+            "/api/folders",
+            json!({"uid": "alerts", "title": "Alerts"}),
+        )
+        .await;
+        let rules = as_admin(
+            "POST",
+            &b,
+            "/api/ruler/grafana/api/v1/rules/alerts",
+            json!({"name": "disk", "interval": "1s", "rules": [
+                {"grafana_alert": {"title": "Disk full", "condition": "A", "data": [
+                    {"refId": "A", "relativeTimeRange": {"from": 0, "to": 0},
+                     "datasourceUid": "__expr__", "model": {"type": "math", "expression": "1"}}]},
+                 "for": "0s"}]}),
+        )
+        .await;
+        assert_eq!(rules.status, 202, "{}", rules.text());
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        while sink.messages().len() < 2 {
+            assert!(tokio::time::Instant::now() < deadline, "no email for the firing rule");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        // Quiet time in which a duplicate would show.
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        let mail = sink.messages();
+        assert_eq!(mail.len(), 2, "one email for the rule: {mail:#?}");
+        assert_eq!(mail[1].subject, "[FIRING:1] Disk full (Alerts)");
+        assert_eq!(mail[1].rcpt_tos, ["ops@example.com", "dev@example.com"]);
+        assert!(
+            mail[1].text.as_deref().unwrap_or("").contains("alertname = Disk full"),
+            "{:?}",
+            mail[1]
+        );
         let mut answers = vec![tested.text()];
         for path in [
             "/api/v1/provisioning/contact-points",
