@@ -29,6 +29,7 @@ mod m20261202_000005_live;
 mod m20261202_000008_alerting;
 mod m20261202_000009_notifications;
 mod m20261202_000010_alerting_holders;
+mod m20261202_000011_notification_log_retention;
 
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000008_alerting::Migration),
             Box::new(m20261202_000009_notifications::Migration),
             Box::new(m20261202_000010_alerting_holders::Migration),
+            Box::new(m20261202_000011_notification_log_retention::Migration),
         ]
     }
 }

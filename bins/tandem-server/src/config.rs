@@ -126,6 +126,16 @@ pub(crate) const KEYS: &[Key] = &[
     key("live", "ha_prefix", "", "prefix of Live's Redis keys and channels; empty = tandem"),
     key("cluster", "notification_claim_timeout", "2s", "a notification claim not renewed this long is taken over by another instance"),
     key("cluster", "notification_poll_interval", "1s", "how often alert groups are recomputed from the alert state"),
+    key("cluster", "notification_log_retention", "120h", "finished notifications are deleted from the log after this"),
+    key("smtp", "enabled", "false", "send email contact points' notifications"),
+    key("smtp", "host", "localhost:25", "SMTP server host:port; port 465 is TLS from the start"),
+    key("smtp", "user", "", "SMTP login; empty = no authentication"),
+    key("smtp", "password", "", "SMTP password"),
+    key("smtp", "skip_verify", "false", "accept any certificate of the SMTP server"),
+    key("smtp", "from_address", "admin@grafana.localhost", "sender address of emails"),
+    key("smtp", "from_name", "Grafana", "sender name of emails"),
+    key("smtp", "ehlo_identity", "", "name sent in EHLO; empty = localhost"),
+    key("smtp", "startTLS_policy", "", "OpportunisticStartTLS (empty), MandatoryStartTLS or NoStartTLS"),
     key("cluster", "alerting_evaluation", "all", "all: every instance evaluates every rule; sharded: one live instance each"),
     key("unified_alerting", "execute_alerts", "true", "evaluate alert rules on this instance"),
     key("unified_alerting", "min_interval", "10s", "base interval; group intervals are multiples of it"),
@@ -780,12 +790,52 @@ fn notifications(
     if !external_url.ends_with('/') {
         external_url.push('/');
     }
+    let log_retention: Duration = values.get("cluster", "notification_log_retention")?;
+    if log_retention < Duration::from_secs(60) {
+        return Err(values.invalid("cluster", "notification_log_retention", "at least 1m"));
+    }
     Ok(tandem_http::NotifySettings {
         claim_timeout,
         poll_interval,
         external_url,
+        log_retention,
+        smtp: smtp(values)?,
         ..tandem_http::NotifySettings::default()
     })
+}
+
+/// Grafana's `[smtp]` section.
+fn smtp(values: &Values) -> Result<tandem_http::SmtpSettings, ConfigError> {
+    let policy: String = values.get("smtp", "startTLS_policy")?;
+    let Some(start_tls_policy) = tandem_http::StartTlsPolicy::parse(&policy) else {
+        return Err(values.invalid(
+            "smtp",
+            "startTLS_policy",
+            "OpportunisticStartTLS, MandatoryStartTLS or NoStartTLS",
+        ));
+    };
+    let smtp = tandem_http::SmtpSettings {
+        enabled: values.get("smtp", "enabled")?,
+        host: values.get("smtp", "host")?,
+        user: values.get("smtp", "user")?,
+        password: values.get("smtp", "password")?,
+        skip_verify: values.get("smtp", "skip_verify")?,
+        from_address: values.get("smtp", "from_address")?,
+        from_name: values.get("smtp", "from_name")?,
+        ehlo_identity: values.get("smtp", "ehlo_identity")?,
+        start_tls_policy,
+    };
+    if smtp.enabled
+        && let Err(problem) = smtp.check()
+    {
+        let key = if problem.starts_with("host") {
+            "host"
+        } else {
+            "from_address"
+        };
+        return Err(values.invalid("smtp", key, "host:port and a valid from_address"));
+    }
+    Ok(smtp)
 }
 
 /// The `[security]` and `[auth]` keys of sessions, logins and the admin user.
@@ -1660,6 +1710,46 @@ mod tests {
         check(
             "[database]\ntype = mysql\nhost = ::1\n",
             "mysql://root@[::1]:3306/grafana?ssl-mode=disabled",
+        );
+    }
+
+    #[test]
+    fn grafanas_smtp_section_is_read() {
+        let ini = "[smtp]\nenabled = true\nhost = mail.example.com:587\nuser = me\n\
+                   password = \"\"\"p#ss;word\"\"\"\nfrom_address = alerts@example.com\n\
+                   from_name = Alerts\nskip_verify = true\n";
+        let smtp = loaded(ini, &[("GF_SMTP_STARTTLS_POLICY", "MandatoryStartTLS")])
+            .notifications
+            .smtp;
+        assert!(smtp.enabled && smtp.skip_verify);
+        assert_eq!(smtp.host, "mail.example.com:587");
+        assert_eq!(
+            (smtp.user.as_str(), smtp.password.as_str()),
+            ("me", "p#ss;word")
+        );
+        assert_eq!(smtp.from_address, "alerts@example.com");
+        assert_eq!(smtp.from_name, "Alerts");
+        assert_eq!(
+            smtp.start_tls_policy,
+            tandem_http::StartTlsPolicy::Mandatory
+        );
+        assert!(
+            !format!("{smtp:?}").contains("p#ss"),
+            "the password is never printed"
+        );
+        let defaults = loaded("", &[]).notifications.smtp;
+        assert_eq!(defaults, tandem_http::SmtpSettings::default());
+        check_error("[smtp]\nstartTLS_policy = always\n", &[], "startTLS_policy");
+        check_error("[smtp]\nenabled = true\nhost = mail:smtp\n", &[], "host");
+        check_error(
+            "[smtp]\nenabled = true\nfrom_address = nobody\n",
+            &[],
+            "from_address",
+        );
+        check_error(
+            "[cluster]\nnotification_log_retention = 1s\n",
+            &[],
+            "notification_log_retention",
         );
     }
 

@@ -59,7 +59,7 @@ pub use crate::duration::{format_duration, go_duration, parse_duration};
 pub use crate::error::{Error, Result};
 pub use crate::matcher::Matcher;
 pub use crate::metrics::AlertingMetrics;
-pub use crate::notify::{Dispatcher, DispatcherDeps, NotifySettings};
+pub use crate::notify::{Dispatcher, DispatcherDeps, NotifySettings, SmtpSettings, StartTlsPolicy};
 pub use crate::provisioning::{
     AlertProvisioner, AlertProvisioning, AlertProvisioningReport, ProvisionedGroup,
 };

@@ -57,7 +57,7 @@ pub use crate::settings::{AuthSettings, ClusterSettings, SameSite, ServerSetting
 pub use crate::state::{AppState, AppStateParts};
 pub use tandem_alerting::{
     AlertProvisioning, AlertingSettings, Error as AlertingError, Evaluated, EvaluationMode,
-    NotifySettings,
+    NotifySettings, SmtpSettings, StartTlsPolicy,
 };
 
 /// The Grafana version Tandem reports; clients choose their API flavour by it.

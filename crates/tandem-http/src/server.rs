@@ -38,6 +38,8 @@ const MEMBER_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
 const MEMBER_RETENTION: Duration = Duration::from_secs(24 * 3600);
 /// How often dashboard versions beyond `versions_to_keep` are deleted (once per cluster).
 const VERSION_RETENTION_INTERVAL: Duration = Duration::from_secs(600);
+/// How often the cluster job deletes finished notifications older than the retention.
+const NOTIFICATION_LOG_PURGE_INTERVAL: Duration = Duration::from_secs(600);
 /// How many dashboard changes a slow subscriber may fall behind before it loses the
 /// oldest (it sees `RecvError::Lagged`); saves never wait for subscribers.
 const DASHBOARD_EVENTS_CAPACITY: usize = 1024;
@@ -153,6 +155,24 @@ impl Server {
                 async move { retention.run_retention().await }
             },
         );
+        let log =
+            tandem_alerting::SqlNotificationStore::new(db.clone(), &settings.identity.secret_key);
+        let retention_ms =
+            i64::try_from(settings.notifications.log_retention.as_millis()).unwrap_or(i64::MAX);
+        jobs.add(
+            "notifications.log_retention",
+            NOTIFICATION_LOG_PURGE_INTERVAL,
+            move || {
+                let log = log.clone();
+                async move {
+                    use tandem_alerting::notify::store::NotificationStore;
+                    log.purge_log(retention_ms).await.map_err(|err| match err {
+                        tandem_alerting::Error::Storage(err) => err,
+                        other => tandem_storage::Error::InvalidArgument(other.to_string()),
+                    })
+                }
+            },
+        );
         let datasource_store: Arc<dyn DataSourceStore> = Arc::new(SqlDataSourceStore::new(
             db.clone(),
             &settings.identity.secret_key,
@@ -220,6 +240,7 @@ impl Server {
             live: live.clone(),
             alerting: alerting.rules,
             notifications: alerting.notifications,
+            smtp: Arc::new(settings.notifications.smtp.clone()),
         });
         state
             .metrics

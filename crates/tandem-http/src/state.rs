@@ -66,6 +66,8 @@ pub struct AppStateParts {
     pub alerting: AlertRules,
     /// Contact points, notification policies, mute timings and templates.
     pub notifications: std::sync::Arc<dyn tandem_alerting::notify::store::NotificationStore>,
+    /// `[smtp]`: how email contact points send (the test-receiver call uses it).
+    pub smtp: Arc<tandem_alerting::SmtpSettings>,
 }
 
 impl AppStateParts {

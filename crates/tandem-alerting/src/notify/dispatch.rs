@@ -20,11 +20,13 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::notify::contact::ContactPoint;
+use crate::notify::email::{SmtpSettings, email_body, send_email};
 use crate::notify::payload::{Notification, NotifiedAlert, webhook_body};
 use crate::notify::policy::CompiledRoute;
 use crate::notify::store::{
     Claim, ClaimStatus, DocumentKind, FlushPlan, NewGroup, NotificationStore, PlannedNotification,
 };
+use crate::notify::timing::{MuteTiming, route_muted};
 use crate::{AlertInstance, AlertStore, InstanceState, Labels, OrgId};
 
 /// Typed settings of notifications; `Default` is the documented default.
@@ -42,6 +44,11 @@ pub struct NotifySettings {
     pub send_timeout: Duration,
     /// `[server] root_url`, the `externalURL` of payloads.
     pub external_url: String,
+    /// `[smtp]`: how email contact points send.
+    pub smtp: SmtpSettings,
+    /// How long finished notifications stay in the log
+    /// (`[cluster] notification_log_retention`); the composition layer runs the purge.
+    pub log_retention: Duration,
 }
 
 impl Default for NotifySettings {
@@ -52,6 +59,8 @@ impl Default for NotifySettings {
             max_attempts: 5,
             send_timeout: Duration::from_secs(10),
             external_url: "http://localhost:3000/".to_owned(),
+            smtp: SmtpSettings::default(),
+            log_retention: Duration::from_secs(5 * 24 * 3600),
         }
     }
 }
@@ -213,6 +222,7 @@ struct OrgConfig {
     tree: CompiledRoute,
     points: Vec<ContactPoint>,
     templates: Vec<(String, String)>,
+    timings: HashMap<String, MuteTiming>,
 }
 
 async fn plan_pass(
@@ -248,12 +258,28 @@ async fn plan_pass(
                 (d.name, text)
             })
             .collect();
+        let timings = shared
+            .store
+            .documents(org, DocumentKind::MuteTiming)
+            .await?
+            .into_iter()
+            .filter_map(|d| {
+                match MuteTiming::parse(d.body.get("time_intervals").unwrap_or(&serde_json::Value::Null)) {
+                    Ok(timing) => Some((d.name, timing)),
+                    Err(err) => {
+                        tracing::warn!(org = org.0, name = %d.name, error = %err, "a stored mute timing is invalid; it never mutes");
+                        None
+                    }
+                }
+            })
+            .collect();
         orgs.insert(
             org,
             OrgConfig {
                 tree: CompiledRoute::compile(&tree)?,
                 points: shared.store.contact_points(org).await?,
                 templates,
+                timings,
             },
         );
     }
@@ -308,6 +334,14 @@ async fn plan_pass(
             continue;
         }
         let group = computed.get(&row.group_id);
+        // A muted route sends nothing and records nothing: the group stays due, and its
+        // flush is planned at the first pass after the timing ends (the database's clock
+        // decides, so every instance agrees).
+        if let (Some(g), Some(config)) = (group, orgs.get(&row.org_id))
+            && route_muted(&g.route, &config.timings, db_now)
+        {
+            continue;
+        }
         let sent: HashSet<&str> = row.sent_firing.iter().map(String::as_str).collect();
         let mut firing: Vec<&AlertInstance> = group
             .map(|g| {
@@ -369,7 +403,11 @@ async fn plan_pass(
                     }
                     notifications.push(PlannedNotification {
                         integration_uid: point.uid.clone(),
-                        payload: webhook_body(&notification, point, &config.templates),
+                        payload: if point.kind == "email" {
+                            email_body(&notification, point, &config.templates)
+                        } else {
+                            webhook_body(&notification, point, &config.templates)
+                        },
                     });
                 }
             }
@@ -399,7 +437,7 @@ async fn plan_pass(
 }
 
 /// Why an attempt failed.
-enum Failure {
+pub(crate) enum Failure {
     /// Worth another attempt (5xx, timeout, connection).
     Retry(String),
     /// Not worth one (4xx, bad configuration).
@@ -530,8 +568,18 @@ async fn finish(shared: &Shared, claim: &Claim, status: ClaimStatus, attempts: i
 async fn send(shared: &Shared, point: &ContactPoint, claim: &Claim) -> Result<(), Failure> {
     match point.kind.as_str() {
         "webhook" => send_webhook(&shared.client, point, &claim.flush_key, &claim.payload).await,
+        "email" => {
+            send_email(
+                &shared.settings.smtp,
+                point,
+                &claim.flush_key,
+                &claim.payload,
+                shared.settings.send_timeout,
+            )
+            .await
+        }
         other => Err(Failure::Permanent(format!(
-            "integration type {other} cannot send: [smtp] is not configured"
+            "integration type {other} cannot send"
         ))),
     }
 }
@@ -598,6 +646,7 @@ fn without_url(err: &reqwest::Error) -> String {
 pub async fn send_test(
     point: &ContactPoint,
     payload: &serde_json::Value,
+    smtp: &SmtpSettings,
     timeout: Duration,
 ) -> Result<(), String> {
     let client = reqwest::Client::builder()
@@ -606,14 +655,14 @@ pub async fn send_test(
         .build()
         .map_err(|err| err.to_string())?;
     let key = format!("test-{:016x}", rand::random::<u64>());
-    match point.kind.as_str() {
-        "webhook" => send_webhook(&client, point, &key, payload)
-            .await
-            .map_err(|f| match f {
-                Failure::Retry(e) | Failure::Permanent(e) => e,
-            }),
-        other => Err(format!(
-            "integration type {other} cannot send: [smtp] is not configured"
-        )),
-    }
+    let outcome = match point.kind.as_str() {
+        "webhook" => send_webhook(&client, point, &key, payload).await,
+        "email" => send_email(smtp, point, &key, payload, timeout).await,
+        other => Err(Failure::Permanent(format!(
+            "integration type {other} cannot send"
+        ))),
+    };
+    outcome.map_err(|f| match f {
+        Failure::Retry(e) | Failure::Permanent(e) => e,
+    })
 }

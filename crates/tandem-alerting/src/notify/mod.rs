@@ -9,10 +9,13 @@
 
 pub mod contact;
 mod dispatch;
+pub mod email;
 mod payload;
 pub mod policy;
 pub mod store;
 mod text;
+pub mod timing;
 
 pub use crate::notify::dispatch::{Dispatcher, DispatcherDeps, NotifySettings, send_test};
+pub use crate::notify::email::{SmtpSettings, StartTlsPolicy};
 pub use crate::notify::payload::{Notification, NotifiedAlert, webhook_body};

@@ -224,6 +224,99 @@ fn default_message(rendered: &[Rendered]) -> String {
     out
 }
 
+/// A notification rendered once: its alerts, common labels and default texts, from which
+/// each integration's body is made.
+pub(crate) struct Prepared {
+    rendered: Vec<Rendered>,
+    pub(crate) status: &'static str,
+    pub(crate) firing: usize,
+    common: Labels,
+    common_annotations: Labels,
+    group: Labels,
+    default_title: String,
+    default_message: String,
+}
+
+impl Prepared {
+    pub(crate) fn new(notification: &Notification<'_>) -> Prepared {
+        let rendered: Vec<Rendered> = notification
+            .alerts
+            .iter()
+            .map(|a| render_alert(a, notification.external_url))
+            .collect();
+        let firing = rendered.iter().filter(|r| r.status == "firing").count();
+        let status = if firing > 0 { "firing" } else { "resolved" };
+        let common = common_labels(rendered.iter().map(|r| &r.labels));
+        let common_annotations = common_labels(rendered.iter().map(|r| &r.annotations));
+        let group = public(notification.group_labels);
+        let default_title = default_title(status, firing, &group, &common);
+        let default_message = default_message(&rendered);
+        Prepared {
+            rendered,
+            status,
+            firing,
+            common,
+            common_annotations,
+            group,
+            default_title,
+            default_message,
+        }
+    }
+
+    /// The setting `key` of `point` rendered as a template, or `default` rendered when the
+    /// setting is absent or empty.
+    pub(crate) fn text(
+        &self,
+        notification: &Notification<'_>,
+        point: &ContactPoint,
+        templates: &[(String, String)],
+        key: &str,
+        default: &str,
+    ) -> String {
+        let context = crate::notify::text::Context {
+            status: self.status,
+            receiver: notification.receiver,
+            firing: self.firing,
+            resolved: self.rendered.len() - self.firing,
+            group_labels: &self.group,
+            common_labels: &self.common,
+            common_annotations: &self.common_annotations,
+            external_url: notification.external_url,
+            default_title: &self.default_title,
+            default_message: &self.default_message,
+            templates,
+        };
+        match point.text(key) {
+            Some(t) if !t.is_empty() => crate::notify::text::render(t, &context),
+            _ => crate::notify::text::render(default, &context),
+        }
+    }
+
+    /// Each alert as its parts: status, labels, annotations, source and silence links.
+    pub(crate) fn alerts(&self) -> impl Iterator<Item = AlertParts<'_>> {
+        self.rendered.iter().map(|r| AlertParts {
+            firing: r.status == "firing",
+            labels: &r.labels,
+            annotations: &r.annotations,
+            generator_url: &r.generator_url,
+            silence_url: &r.silence_url,
+        })
+    }
+}
+
+/// What an email shows of one alert.
+pub(crate) struct AlertParts<'a> {
+    pub(crate) firing: bool,
+    pub(crate) labels: &'a Labels,
+    pub(crate) annotations: &'a Labels,
+    pub(crate) generator_url: &'a str,
+    pub(crate) silence_url: &'a str,
+}
+
+/// Grafana's `default.title` and `default.message` as template calls.
+pub(crate) const DEFAULT_TITLE: &str = "{{ template \"default.title\" . }}";
+const DEFAULT_MESSAGE: &str = "{{ template \"default.message\" . }}";
+
 /// The webhook body of `notification` for `point`, with its title and message templates
 /// (`templates`: the org's named templates).
 pub fn webhook_body(
@@ -231,43 +324,15 @@ pub fn webhook_body(
     point: &ContactPoint,
     templates: &[(String, String)],
 ) -> Value {
-    let rendered: Vec<Rendered> = notification
-        .alerts
-        .iter()
-        .map(|a| render_alert(a, notification.external_url))
-        .collect();
-    let firing = rendered.iter().filter(|r| r.status == "firing").count();
-    let status = if firing > 0 { "firing" } else { "resolved" };
-    let common = common_labels(rendered.iter().map(|r| &r.labels));
-    let common_annotations = common_labels(rendered.iter().map(|r| &r.annotations));
-    let group = public(notification.group_labels);
-    let title_default = default_title(status, firing, &group, &common);
-    let message_default = default_message(&rendered);
-    let context = crate::notify::text::Context {
-        status,
-        receiver: notification.receiver,
-        firing,
-        resolved: rendered.len() - firing,
-        group_labels: &group,
-        common_labels: &common,
-        common_annotations: &common_annotations,
-        external_url: notification.external_url,
-        default_title: &title_default,
-        default_message: &message_default,
-        templates,
-    };
-    let title = match point.text("title") {
-        Some(t) if !t.is_empty() => crate::notify::text::render(t, &context),
-        _ => title_default.clone(),
-    };
-    let message = match point.text("message") {
-        Some(t) if !t.is_empty() => crate::notify::text::render(t, &context),
-        _ => message_default.clone(),
-    };
+    let prepared = Prepared::new(notification);
+    let title = prepared.text(notification, point, templates, "title", DEFAULT_TITLE);
+    let message = prepared.text(notification, point, templates, "message", DEFAULT_MESSAGE);
+    let status = prepared.status;
     let max = point.max_alerts();
-    let total = rendered.len();
+    let total = prepared.rendered.len();
     let shown = if max > 0 { total.min(max) } else { total };
-    let alerts: Vec<Value> = rendered
+    let alerts: Vec<Value> = prepared
+        .rendered
         .iter()
         .take(shown)
         .map(|r| r.json.clone())
@@ -277,9 +342,9 @@ pub fn webhook_body(
         "status": status,
         "orgId": notification.org_id.0,
         "alerts": alerts,
-        "groupLabels": group,
-        "commonLabels": common,
-        "commonAnnotations": common_annotations,
+        "groupLabels": prepared.group,
+        "commonLabels": prepared.common,
+        "commonAnnotations": prepared.common_annotations,
         "externalURL": notification.external_url,
         "version": "1",
         "groupKey": notification.group_key,

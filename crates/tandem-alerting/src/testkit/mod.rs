@@ -8,3 +8,4 @@
 )]
 
 pub mod conformance;
+pub mod smtp;

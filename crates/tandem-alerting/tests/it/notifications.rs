@@ -18,22 +18,22 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// One request the receiver got.
 #[derive(Clone, Debug)]
-struct Delivery {
+pub(crate) struct Delivery {
     idempotency_key: String,
-    body: Value,
+    pub(crate) body: Value,
     answered: u16,
 }
 
 /// A webhook receiver on a loopback port that records every request and answers 500 to
 /// the first `fail_first` requests of each idempotency key.
 #[derive(Clone)]
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     deliveries: Arc<Mutex<Vec<Delivery>>>,
 }
 
 impl Receiver {
-    async fn start(fail_first: usize) -> Receiver {
+    pub(crate) async fn start(fail_first: usize) -> Receiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         let deliveries: Arc<Mutex<Vec<Delivery>>> = Arc::default();
@@ -107,7 +107,7 @@ impl Receiver {
         Receiver { url, deliveries }
     }
 
-    fn accepted(&self) -> Vec<Delivery> {
+    pub(crate) fn accepted(&self) -> Vec<Delivery> {
         self.deliveries
             .lock()
             .unwrap()
@@ -118,7 +118,7 @@ impl Receiver {
     }
 }
 
-fn instance(rule: &str, team: &str, state: InstanceState, slot: i64) -> AlertInstance {
+pub(crate) fn instance(rule: &str, team: &str, state: InstanceState, slot: i64) -> AlertInstance {
     let labels: Labels = [
         ("alertname".to_owned(), rule.to_owned()),
         ("grafana_folder".to_owned(), "Alerts".to_owned()),
@@ -140,7 +140,7 @@ fn instance(rule: &str, team: &str, state: InstanceState, slot: i64) -> AlertIns
     }
 }
 
-async fn write(alerts: &SqlAlertStore, rules: usize, state: InstanceState, slot: i64) {
+pub(crate) async fn write(alerts: &SqlAlertStore, rules: usize, state: InstanceState, slot: i64) {
     for r in 0..rules {
         let rule = format!("rule-{r}");
         let ok = alerts
@@ -157,7 +157,7 @@ async fn write(alerts: &SqlAlertStore, rules: usize, state: InstanceState, slot:
     }
 }
 
-async fn eventually(what: &str, deadline: Duration, mut check: impl FnMut() -> bool) {
+pub(crate) async fn eventually(what: &str, deadline: Duration, mut check: impl FnMut() -> bool) {
     let start = tokio::time::Instant::now();
     while !check() {
         assert!(start.elapsed() < deadline, "timed out waiting for {what}");
@@ -416,3 +416,59 @@ async fn a_raw_secure(test: &TestDatabase) -> String {
         .unwrap();
     row.try_get::<String>("", "secure_settings").unwrap()
 }
+
+tandem_storage::backend_tests!(
+    the_log_purge_deletes_only_old_finished_notifications,
+    |test: TestDatabase| async move {
+        let store = SqlNotificationStore::new(test.connect_migrated().await, "k");
+        let group = NewGroup {
+            group_id: "p".repeat(64),
+            org_id: OrgId(1),
+            receiver: "hook".into(),
+            group_key: "{}:{}".into(),
+            group_wait_ms: 0,
+        };
+        assert!(store.create_group(&group).await.unwrap());
+        let (_, rows) = store.groups().await.unwrap();
+        let planned = |uid: &str| PlannedNotification {
+            integration_uid: uid.into(),
+            payload: serde_json::json!({"n": uid}),
+        };
+        let claims = store
+            .plan_flush(&FlushPlan {
+                group_id: rows[0].group_id.clone(),
+                org_id: OrgId(1),
+                receiver: "hook".into(),
+                epoch: rows[0].epoch,
+                seq: rows[0].seq,
+                group_interval_ms: 60_000,
+                firing: vec!["f".into()],
+                ends: false,
+                notifications: vec![planned("sent"), planned("pending")],
+                holder: "a".into(),
+                ttl_ms: 60_000,
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        let sent = claims.iter().find(|c| c.integration_uid == "sent").unwrap();
+        assert!(
+            store
+                .finish_claim(
+                    sent.id,
+                    sent.token,
+                    tandem_alerting::notify::store::ClaimStatus::Sent,
+                    1,
+                    ""
+                )
+                .await
+                .unwrap()
+        );
+        assert_eq!(store.purge_log(60_000).await.unwrap(), 0, "too young");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(store.purge_log(100).await.unwrap(), 1, "the sent one");
+        let log = store.notification_log(OrgId(1)).await.unwrap();
+        assert_eq!(log.len(), 1);
+        assert_eq!(log[0].status, "pending", "a pending notification stays");
+    }
+);

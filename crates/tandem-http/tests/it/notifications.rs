@@ -187,6 +187,34 @@ tandem_http::cluster_tests!(
             409,
             "already exists",
         );
+        for bad in [
+            json!([{"times": [{"start_time": "18:00", "end_time": "09:00"}]}]),
+            json!([{"weekdays": ["caturday"]}]),
+            json!([{"location": "Mars/Olympus_Mons"}]),
+        ] {
+            refused(
+                &as_admin(
+                    "POST",
+                    &b,
+                    "/api/v1/provisioning/mute-timings",
+                    json!({"name": "bad", "time_intervals": bad}),
+                )
+                .await,
+                400,
+                "invalid mute timing",
+            );
+        }
+        refused(
+            &as_admin(
+                "GET",
+                &a,
+                "/api/v1/provisioning/mute-timings/bad",
+                json!(null),
+            )
+            .await,
+            404,
+            "not found",
+        );
         let tree = json!({"receiver": "grafana-default-email", "group_by": ["alertname"],
             "routes": [{"receiver": "hook", "object_matchers": [["team", "=~", "db|web"]],
                         "mute_time_intervals": ["weekends"], "group_wait": "10s"}]});
@@ -280,3 +308,136 @@ tandem_http::cluster_tests!(
         assert_eq!(listed, json!([]));
     }
 );
+
+/// Two instances with `[smtp]` pointing at a real SMTP server: the test-receiver call on
+/// one instance sends an email contact point stored through the other; then a rule fires
+/// on both instances and exactly one email arrives; no answer ever shows the SMTP password.
+async fn email_test_notification(backend: tandem_http::testkit::Backend) {
+    let Some(sink) =
+        tandem_alerting::testkit::smtp::SmtpSink::start(Some(("tandem", "smtp-pass"))).await
+    else {
+        return;
+    };
+    let smtp = tandem_http::SmtpSettings {
+        enabled: true,
+        host: sink.host(),
+        user: "tandem".into(),
+        password: "smtp-pass".into(),
+        from_address: "grafana@example.com".into(),
+        ..tandem_http::SmtpSettings::default()
+    };
+    let configure = move |_: usize, s: &mut tandem_http::Settings| {
+        s.notifications.smtp = smtp.clone();
+        s.notifications.poll_interval = std::time::Duration::from_millis(200);
+        s.alerting.min_interval = std::time::Duration::from_secs(1);
+    };
+    tandem_http::testkit::run_cluster(backend, 2, configure, |cluster: TestCluster| async move {
+        let (a, b) = (cluster.url(0), cluster.url(1));
+        let created = as_admin(
+            "POST",
+            &a,
+            "/api/v1/provisioning/contact-points",
+            json!({"name": "mail", "type": "email",
+                   "settings": {"addresses": "ops@example.com;dev@example.com", "singleEmail": true}}),
+        )
+        .await;
+        assert_eq!(created.status, 202, "{}", created.text());
+        let uid = created.json()["uid"].as_str().unwrap().to_owned();
+        let tested = as_admin(
+            "POST",
+            &b,
+            "/api/alertmanager/grafana/config/api/v1/receivers/test",
+            json!({"receivers": [{"name": "mail", "grafana_managed_receiver_configs": [
+                {"uid": uid, "name": "mail", "type": "email",
+                 "settings": {"addresses": "ops@example.com;dev@example.com", "singleEmail": true}}]}]}),
+        )
+        .await;
+        assert_eq!(tested.status, 200, "{}", tested.text());
+        assert_eq!(
+            tested.json()["receivers"][0]["grafana_managed_receiver_configs"][0]["status"],
+            "ok"
+        );
+        let mail = sink.messages();
+        assert_eq!(mail.len(), 1, "{mail:?}");
+        assert_eq!(mail[0].rcpt_tos, ["ops@example.com", "dev@example.com"]);
+        assert_eq!(mail[0].subject, "[FIRING:1]  (TestAlert Grafana)");
+        assert_eq!(mail[0].login.as_deref(), Some("tandem"));
+        assert!(mail[0].from.contains("grafana@example.com"), "{:?}", mail[0]);
+
+        // A rule evaluated by both instances fires: one email.
+        let put = as_admin(
+            "PUT",
+            &a,
+            "/api/v1/provisioning/policies",
+            json!({"receiver": "mail", "group_by": ["alertname"], "group_wait": "1s",
+                   "group_interval": "1s", "repeat_interval": "1h"}),
+        )
+        .await;
+        assert_eq!(put.status, 202, "{}", put.text());
+        as_admin_ok(
+            "POST",
+            &b,
+            "/api/folders",
+            json!({"uid": "alerts", "title": "Alerts"}),
+        )
+        .await;
+        let rules = as_admin(
+            "POST",
+            &b,
+            "/api/ruler/grafana/api/v1/rules/alerts",
+            json!({"name": "disk", "interval": "1s", "rules": [
+                {"grafana_alert": {"title": "Disk full", "condition": "A", "data": [
+                    {"refId": "A", "relativeTimeRange": {"from": 0, "to": 0},
+                     "datasourceUid": "__expr__", "model": {"type": "math", "expression": "1"}}]},
+                 "for": "0s"}]}),
+        )
+        .await;
+        assert_eq!(rules.status, 202, "{}", rules.text());
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        while sink.messages().len() < 2 {
+            assert!(tokio::time::Instant::now() < deadline, "no email for the firing rule");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        // Quiet time in which a duplicate would show.
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        let mail = sink.messages();
+        assert_eq!(mail.len(), 2, "one email for the rule: {mail:#?}");
+        assert_eq!(mail[1].subject, "[FIRING:1] Disk full (Alerts)");
+        assert_eq!(mail[1].rcpt_tos, ["ops@example.com", "dev@example.com"]);
+        assert!(
+            mail[1].text.as_deref().unwrap_or("").contains("alertname = Disk full"),
+            "{:?}",
+            mail[1]
+        );
+        let mut answers = vec![tested.text()];
+        for path in [
+            "/api/v1/provisioning/contact-points",
+            "/api/frontend/settings",
+            "/api/health",
+            "/api/cluster",
+        ] {
+            for url in [&a, &b] {
+                answers.push(as_admin("GET", url, path, json!(null)).await.text());
+            }
+        }
+        for text in answers {
+            assert!(!text.contains("smtp-pass"), "{text}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_test_notification_sqlite() {
+    email_test_notification(tandem_http::testkit::Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_test_notification_postgres() {
+    email_test_notification(tandem_http::testkit::Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_test_notification_mysql() {
+    email_test_notification(tandem_http::testkit::Backend::Mysql).await;
+}

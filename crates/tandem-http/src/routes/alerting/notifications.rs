@@ -405,9 +405,11 @@ async fn write_timing(
     current.require(Role::Editor)?;
     let name = checked_name(&body.name, "mute timing")?;
     tandem_storage::input::check_count("time_intervals", body.time_intervals.len(), 1_000)?;
+    let intervals = json!(body.time_intervals);
+    tandem_alerting::notify::timing::MuteTiming::parse(&intervals)?;
     let doc = NamedDocument {
         name,
-        body: json!({"time_intervals": body.time_intervals}),
+        body: json!({"time_intervals": intervals}),
         provenance: provenance(headers),
         version: 0,
     };
@@ -659,6 +661,7 @@ async fn test_receivers(
             let result = tandem_alerting::notify::send_test(
                 &point,
                 &payload,
+                &state.smtp,
                 std::time::Duration::from_secs(15),
             )
             .await;
