@@ -6,6 +6,7 @@ mod alerting;
 mod api;
 mod cluster;
 mod common;
+mod content_races;
 mod dashboards;
 mod datasources;
 mod health;
