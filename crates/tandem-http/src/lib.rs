@@ -138,7 +138,7 @@ fn api_routes() -> (Routes, Routes) {
     };
     use crate::routes::content::{dashboards, folders, search};
     use crate::routes::identity::{
-        admin, login, orgs, service_accounts, stats, teams, user, users,
+        admin, login, orgs, preferences, service_accounts, stats, teams, user, users,
     };
 
     let public = Routes::new()
@@ -175,6 +175,7 @@ fn api_routes() -> (Routes, Routes) {
         .merge(admin::routes())
         .merge(orgs::routes())
         .merge(teams::routes())
+        .merge(preferences::routes())
         .merge(service_accounts::routes())
         .merge(dashboards::routes())
         .merge(folders::routes())

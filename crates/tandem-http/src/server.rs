@@ -214,6 +214,7 @@ impl Server {
             max_body_bytes: settings.server.max_request_body_bytes,
             router_logging: settings.server.router_logging,
             identity,
+            preferences: Arc::new(tandem_sessions::SqlPreferenceStore::new(db.clone())),
             auth: Arc::new(settings.auth.clone()),
             dashboards,
             datasources,

@@ -54,6 +54,8 @@ pub struct AppStateParts {
     pub router_logging: bool,
     /// Users, orgs, sessions and keys.
     pub identity: Identity,
+    /// Preferences of users, teams and orgs.
+    pub preferences: Arc<dyn tandem_sessions::PreferenceStore>,
     /// Cookie settings.
     pub auth: Arc<crate::AuthSettings>,
     /// Folders, dashboards, versions, stars and search.

@@ -15,5 +15,6 @@ mod input_policy;
 mod live;
 mod notifications;
 mod orgs_teams;
+mod preferences;
 mod sessions;
 mod users;

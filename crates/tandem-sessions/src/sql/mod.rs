@@ -7,6 +7,7 @@
 
 mod batch;
 mod entity;
+pub(crate) mod preferences;
 #[cfg(test)]
 mod tests;
 
