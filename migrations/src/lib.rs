@@ -28,7 +28,7 @@ mod m20261202_000004_datasources;
 mod m20261202_000005_live;
 mod m20261202_000008_alerting;
 mod m20261202_000009_notifications;
-mod m20261202_000012_preferences;
+mod m20261202_000012_preferences_annotations;
 
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
@@ -47,7 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000005_live::Migration),
             Box::new(m20261202_000008_alerting::Migration),
             Box::new(m20261202_000009_notifications::Migration),
-            Box::new(m20261202_000012_preferences::Migration),
+            Box::new(m20261202_000012_preferences_annotations::Migration),
         ]
     }
 }

@@ -217,6 +217,7 @@ impl Server {
             preferences: Arc::new(tandem_sessions::SqlPreferenceStore::new(db.clone())),
             auth: Arc::new(settings.auth.clone()),
             dashboards,
+            annotations: Arc::new(SqlDashboardStore::new(db.clone())),
             datasources,
             live: live.clone(),
             alerting: alerting.rules,

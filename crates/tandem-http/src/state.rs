@@ -60,6 +60,8 @@ pub struct AppStateParts {
     pub auth: Arc<crate::AuthSettings>,
     /// Folders, dashboards, versions, stars and search.
     pub dashboards: Dashboards,
+    /// Annotations.
+    pub annotations: Arc<dyn tandem_dashboards::AnnotationStore>,
     /// Data sources and the queries and expressions over them.
     pub datasources: DataSourceService,
     /// Grafana Live: this instance's WebSocket connections and the HA engine.

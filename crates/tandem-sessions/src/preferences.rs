@@ -145,9 +145,15 @@ impl Preferences {
     /// The fields of the JSON column; an unreadable one counts as empty.
     pub(crate) fn read_json_data(&mut self, text: &str) {
         let value: Value = serde_json::from_str(text).unwrap_or(Value::Null);
-        let field = |value: &Value| value.as_str().unwrap_or_default().to_owned();
-        self.language = field(&value["language"]);
-        self.query_history_home_tab = field(&value["queryHistory"]["homeTab"]);
+        let field = |value: Option<&Value>| {
+            value
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        self.language = field(value.get("language"));
+        self.query_history_home_tab =
+            field(value.get("queryHistory").and_then(|history| history.get("homeTab")));
     }
 }
 

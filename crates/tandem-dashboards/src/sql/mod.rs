@@ -10,6 +10,7 @@
 //! row. The schema has no foreign keys: the store deletes dependent rows itself, in the
 //! same transaction as their dashboard.
 
+mod annotations;
 mod entity;
 mod search;
 
