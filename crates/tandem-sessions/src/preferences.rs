@@ -145,15 +145,14 @@ impl Preferences {
     /// The fields of the JSON column; an unreadable one counts as empty.
     pub(crate) fn read_json_data(&mut self, text: &str) {
         let value: Value = serde_json::from_str(text).unwrap_or(Value::Null);
-        let field = |value: Option<&Value>| {
-            value
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned()
-        };
+        let field =
+            |value: Option<&Value>| value.and_then(Value::as_str).unwrap_or_default().to_owned();
         self.language = field(value.get("language"));
-        self.query_history_home_tab =
-            field(value.get("queryHistory").and_then(|history| history.get("homeTab")));
+        self.query_history_home_tab = field(
+            value
+                .get("queryHistory")
+                .and_then(|history| history.get("homeTab")),
+        );
     }
 }
 
@@ -185,8 +184,6 @@ pub trait PreferenceStore: Send + Sync {
     /// Changes the fields `patch` sets and keeps the others, so concurrent patches of
     /// different fields both hold (Grafana's PATCH).
     async fn patch(&self, owner: PreferenceOwner, patch: PreferencesPatch) -> Result<()>;
-    /// Deletes `owner`'s preferences (when the user, team or org goes).
-    async fn forget(&self, owner: PreferenceOwner) -> Result<()>;
 }
 
 fn check_theme(theme: &str) -> Result<()> {

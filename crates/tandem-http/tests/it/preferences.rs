@@ -232,6 +232,12 @@ tandem_http::cluster_tests!(
             .is_none(),
             "a deleted home dashboard is not named"
         );
+        // A deleted team's preferences go with it.
+        as_admin_ok("DELETE", &b, &format!("/api/teams/{team_id}"), Value::Null).await;
+        assert_eq!(
+            home(a.clone()).await,
+            json!({"redirectUri": "/d/org-home/org-home"})
+        );
         cluster.shutdown().await;
     }
 );

@@ -195,6 +195,10 @@ impl SessionStore for SqlSessionStore {
                     .filter(org_user::Column::OrgId.eq(id.0))
                     .exec(&*tx)
                     .await?;
+                entity::preferences::Entity::delete_many()
+                    .filter(entity::preferences::Column::OrgId.eq(id.0))
+                    .exec(&*tx)
+                    .await?;
                 // A service account lives in one org and goes with it, as in Grafana;
                 // its keys went with the org's keys above.
                 let accounts: Vec<i64> = user::Entity::find()
@@ -520,6 +524,10 @@ impl SessionStore for SqlSessionStore {
                     .filter(team_member::Column::UserId.eq(id.0))
                     .exec(&*tx)
                     .await?;
+                entity::preferences::Entity::delete_many()
+                    .filter(entity::preferences::Column::UserId.eq(id.0))
+                    .exec(&*tx)
+                    .await?;
                 delete_sessions(&*tx, id, None).await?;
                 api_key::Entity::delete_many()
                     .filter(api_key::Column::ServiceAccountId.eq(id.0))
@@ -824,6 +832,11 @@ impl SessionStore for SqlSessionStore {
                 }
                 team_member::Entity::delete_many()
                     .filter(team_member::Column::TeamId.eq(id.0))
+                    .exec(&*tx)
+                    .await?;
+                entity::preferences::Entity::delete_many()
+                    .filter(entity::preferences::Column::OrgId.eq(org.0))
+                    .filter(entity::preferences::Column::TeamId.eq(id.0))
                     .exec(&*tx)
                     .await?;
                 team::Entity::delete_by_id(id.0).exec(&*tx).await?;

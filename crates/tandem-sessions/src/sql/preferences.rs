@@ -148,21 +148,6 @@ impl PreferenceStore for SqlPreferenceStore {
         patch.check()?;
         self.write(owner, |current| current.patched(&patch)).await
     }
-
-    async fn forget(&self, owner: PreferenceOwner) -> Result<()> {
-        let (org_id, user_id, team_id) = owner.key();
-        self.db
-            .transaction(|tx| async move {
-                preferences::Entity::delete_many()
-                    .filter(preferences::Column::OrgId.eq(org_id))
-                    .filter(preferences::Column::UserId.eq(user_id))
-                    .filter(preferences::Column::TeamId.eq(team_id))
-                    .exec(&*tx)
-                    .await?;
-                Ok::<(), Error>(())
-            })
-            .await
-    }
 }
 
 /// `owner`'s row; with `for_update`, locked by primary key once a plain read found it.
