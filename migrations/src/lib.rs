@@ -30,6 +30,7 @@ mod m20261202_000008_alerting;
 mod m20261202_000009_notifications;
 mod m20261202_000010_alerting_holders;
 mod m20261202_000011_notification_log_retention;
+mod m20261202_000012_preferences_annotations;
 
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000009_notifications::Migration),
             Box::new(m20261202_000010_alerting_holders::Migration),
             Box::new(m20261202_000011_notification_log_retention::Migration),
+            Box::new(m20261202_000012_preferences_annotations::Migration),
         ]
     }
 }

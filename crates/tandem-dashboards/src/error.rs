@@ -18,6 +18,9 @@ pub enum Error {
     /// not exist in the org (Grafana answers 400 on a save, 404 on a folder lookup).
     #[error("folder not found")]
     FolderNotFound,
+    /// No annotation with this id in the org (Grafana: 404).
+    #[error("Annotation not found")]
+    AnnotationNotFound,
     /// The dashboard version asked for does not exist (Grafana: 404).
     #[error("Dashboard version not found")]
     VersionNotFound,

@@ -26,6 +26,7 @@
     )
 )]
 
+mod annotations;
 mod error;
 mod events;
 mod provisioning;
@@ -37,6 +38,11 @@ mod store;
 pub mod testkit;
 mod types;
 
+pub use crate::annotations::{
+    Annotation, AnnotationPatch, AnnotationQuery, AnnotationStore, AnnotationTag,
+    MAX_ANNOTATION_LIMIT, MAX_ANNOTATION_TAG_LEN, MAX_ANNOTATION_TAGS, MAX_ANNOTATION_TEXT,
+    NewAnnotation,
+};
 pub use crate::error::{Error, Result};
 pub use crate::events::{DashboardAction, DashboardEvent, DashboardEvents, NoEvents};
 pub use crate::provisioning::{

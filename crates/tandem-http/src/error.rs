@@ -153,9 +153,10 @@ impl From<tandem_dashboards::Error> for ApiError {
         use tandem_dashboards::Error as E;
         let code = match &err {
             E::Storage(_) | E::Io { .. } | E::InvalidProvisioningConfig(_) => None,
-            E::DashboardNotFound | E::FolderNotFound | E::VersionNotFound => {
-                Some(StatusCode::NOT_FOUND)
-            }
+            E::DashboardNotFound
+            | E::FolderNotFound
+            | E::VersionNotFound
+            | E::AnnotationNotFound => Some(StatusCode::NOT_FOUND),
             E::VersionMismatch | E::FolderVersionMismatch => Some(StatusCode::PRECONDITION_FAILED),
             E::FolderUidTaken => Some(StatusCode::CONFLICT),
             E::EmptyTitle

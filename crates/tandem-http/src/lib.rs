@@ -136,9 +136,9 @@ fn api_routes() -> (Routes, Routes) {
     use crate::routes::alerting::{
         notifications, prometheus, provisioning as alert_provisioning, ruler,
     };
-    use crate::routes::content::{dashboards, folders, search};
+    use crate::routes::content::{annotations, dashboards, folders, search};
     use crate::routes::identity::{
-        admin, login, orgs, service_accounts, stats, teams, user, users,
+        admin, login, orgs, preferences, service_accounts, stats, teams, user, users,
     };
 
     let public = Routes::new()
@@ -165,7 +165,6 @@ fn api_routes() -> (Routes, Routes) {
         .post("/api/user/revoke-auth-token", user::revoke_session)
         .body(r#"{"authTokenId":1}"#)
         .get("/api/auth/keys", api::legacy_api_keys)
-        .get("/api/annotations", api::empty_list)
         .get("/api/dashboard/snapshots", api::empty_list)
         .get("/api/plugins", api::empty_list)
         .get("/api/alert-notifications", api::empty_list)
@@ -175,8 +174,10 @@ fn api_routes() -> (Routes, Routes) {
         .merge(admin::routes())
         .merge(orgs::routes())
         .merge(teams::routes())
+        .merge(preferences::routes())
         .merge(service_accounts::routes())
         .merge(dashboards::routes())
+        .merge(annotations::routes())
         .merge(folders::routes())
         .merge(crate::routes::datasources::routes())
         .merge(crate::routes::live::routes())

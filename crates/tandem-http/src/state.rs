@@ -54,10 +54,14 @@ pub struct AppStateParts {
     pub router_logging: bool,
     /// Users, orgs, sessions and keys.
     pub identity: Identity,
+    /// Preferences of users, teams and orgs.
+    pub preferences: Arc<dyn tandem_sessions::PreferenceStore>,
     /// Cookie settings.
     pub auth: Arc<crate::AuthSettings>,
     /// Folders, dashboards, versions, stars and search.
     pub dashboards: Dashboards,
+    /// Annotations.
+    pub annotations: Arc<dyn tandem_dashboards::AnnotationStore>,
     /// Data sources and the queries and expressions over them.
     pub datasources: DataSourceService,
     /// Grafana Live: this instance's WebSocket connections and the HA engine.

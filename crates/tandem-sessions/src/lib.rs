@@ -26,6 +26,7 @@
 mod crypto;
 mod error;
 mod identity;
+mod preferences;
 mod sql;
 mod store;
 #[cfg(feature = "testkit")]
@@ -40,7 +41,12 @@ pub use crate::error::{Error, Result};
 pub use crate::identity::{
     CreateUser, Identity, MAX_KEY_SECONDS_TO_LIVE, NewSession, SessionAuth, SessionSettings,
 };
+pub use crate::preferences::{
+    MAX_LANGUAGE_LEN, MAX_TIMEZONE_LEN, MAX_WEEK_START_LEN, PreferenceOwner, PreferenceStore,
+    Preferences, PreferencesPatch, THEMES,
+};
 pub use crate::sql::SqlSessionStore;
+pub use crate::sql::preferences::SqlPreferenceStore;
 pub use crate::store::{NewUser, SessionStore, StoredSession, UserFilter, UserUpdate};
 pub use crate::types::{
     ApiKey, Org, OrgId, OrgUser, Page, Paging, Role, Session, Team, TeamId, TokenId, User, UserId,

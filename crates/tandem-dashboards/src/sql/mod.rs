@@ -10,6 +10,7 @@
 //! row. The schema has no foreign keys: the store deletes dependent rows itself, in the
 //! same transaction as their dashboard.
 
+mod annotations;
 mod entity;
 mod search;
 
@@ -1108,10 +1109,14 @@ async fn write_dashboard(
     }
     .insert(conn)
     .await?;
-    dashboard_tag::Entity::delete_many()
-        .filter(dashboard_tag::Column::DashboardId.eq(row.id))
-        .exec(conn)
-        .await?;
+    // A new dashboard has no tags to replace, and deleting none would lock the end of the
+    // tag index on MySQL/MariaDB, where every concurrent creator inserts (a deadlock each).
+    if existing.is_some() {
+        dashboard_tag::Entity::delete_many()
+            .filter(dashboard_tag::Column::DashboardId.eq(row.id))
+            .exec(conn)
+            .await?;
+    }
     // In chunks, so that no statement comes near an engine's limit on bound parameters
     // (SQLite 32 766, PostgreSQL 65 535).
     for chunk in w.tags.chunks(TAGS_PER_INSERT) {
@@ -1149,6 +1154,16 @@ async fn resolve_folder(
 
 // ---- reading and deleting rows
 
+/// The dashboard with this uid; with `for_update`, its row is locked for the rest of the
+/// transaction.
+///
+/// The lock is taken by primary key, and only on a row a plain read found. A locking read
+/// of a uid that does not exist would lock the gap where it would go on MySQL/MariaDB
+/// (`REPEATABLE READ` next-key locking), and concurrent creators whose uids fall in one
+/// gap (uids counting up all meet at its end) would then deadlock on each other's gap as
+/// they insert: so many deadlocks that a transaction exhausted its retries. A missing row
+/// is left unlocked, as PostgreSQL and SQLite leave it; two creations of one uid meet on
+/// the unique index instead ([`SqlDashboardStore::write`]).
 pub(crate) async fn dashboard_by_uid(
     conn: &impl ConnectionTrait,
     org: OrgId,
@@ -1159,15 +1174,22 @@ pub(crate) async fn dashboard_by_uid(
     if validate_uid(uid).is_err() {
         return Ok(None);
     }
-    let mut select = dashboard::Entity::find()
+    let select = dashboard::Entity::find()
         .filter(dashboard::Column::OrgId.eq(org.0))
         .filter(dashboard::Column::Uid.eq(uid));
-    if for_update {
-        select = select.lock_exclusive();
+    let found = select.clone().one(conn).await?;
+    if !for_update || found.is_none() {
+        return Ok(found);
     }
-    select.one(conn).await
+    // Locked by its primary key, and only once it is known to exist (see `dashboard_by_uid`).
+    select
+        .filter(dashboard::Column::Id.eq(found.map(|row| row.id)))
+        .lock_exclusive()
+        .one(conn)
+        .await
 }
 
+/// The folder with this uid; with `for_update`, locked as [`dashboard_by_uid`] locks.
 pub(crate) async fn folder_by_uid(
     conn: &impl ConnectionTrait,
     org: OrgId,
@@ -1178,13 +1200,19 @@ pub(crate) async fn folder_by_uid(
     if validate_uid(uid).is_err() {
         return Ok(None);
     }
-    let mut select = folder::Entity::find()
+    let select = folder::Entity::find()
         .filter(folder::Column::OrgId.eq(org.0))
         .filter(folder::Column::Uid.eq(uid));
-    if for_update {
-        select = select.lock_exclusive();
+    let found = select.clone().one(conn).await?;
+    if !for_update || found.is_none() {
+        return Ok(found);
     }
-    select.one(conn).await
+    // Locked by its primary key, and only once it is known to exist (see `dashboard_by_uid`).
+    select
+        .filter(folder::Column::Id.eq(found.map(|row| row.id)))
+        .lock_exclusive()
+        .one(conn)
+        .await
 }
 
 async fn provisioning_of(

@@ -3,9 +3,11 @@
 
 mod admin_stats;
 mod alerting;
+mod annotations;
 mod api;
 mod cluster;
 mod common;
+mod content_races;
 mod dashboards;
 mod datasources;
 mod health;
@@ -14,5 +16,6 @@ mod input_policy;
 mod live;
 mod notifications;
 mod orgs_teams;
+mod preferences;
 mod sessions;
 mod users;

@@ -241,6 +241,10 @@ tandem_http::cluster_tests!(
         assert_eq!(found["perPage"], 1000);
         assert_eq!(found["serviceAccounts"][0]["tokens"], 1);
         assert_eq!(found["serviceAccounts"][0]["role"], "Editor");
+        assert_eq!(
+            found["serviceAccounts"][0]["accessControl"]["serviceaccounts:write"],
+            true
+        );
 
         let path = format!("/api/serviceaccounts/{id}/tokens/{token_id}");
         check(
@@ -282,6 +286,16 @@ tandem_http::cluster_tests!(
         assert_eq!(profile["role"], "Viewer", "the default role");
         assert_eq!(profile["login"], "sa-1-reader");
         assert_eq!(profile["teams"], json!([]));
+        for key in [
+            "avatarUrl",
+            "tokens",
+            "createdAt",
+            "updatedAt",
+            "isDisabled",
+        ] {
+            assert!(profile.get(key).is_some(), "Grafana's {key}: {profile}");
+        }
+        assert_eq!(profile["accessControl"]["serviceaccounts:delete"], true);
         let (_, key) = create_token(&admin, &urls[0], viewer_id, "read").await;
         let viewer = Caller::bearer(&key);
 

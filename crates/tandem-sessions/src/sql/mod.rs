@@ -7,6 +7,7 @@
 
 mod batch;
 mod entity;
+pub(crate) mod preferences;
 #[cfg(test)]
 mod tests;
 
@@ -192,6 +193,10 @@ impl SessionStore for SqlSessionStore {
                     .await?;
                 org_user::Entity::delete_many()
                     .filter(org_user::Column::OrgId.eq(id.0))
+                    .exec(&*tx)
+                    .await?;
+                entity::preferences::Entity::delete_many()
+                    .filter(entity::preferences::Column::OrgId.eq(id.0))
                     .exec(&*tx)
                     .await?;
                 // A service account lives in one org and goes with it, as in Grafana;
@@ -519,6 +524,10 @@ impl SessionStore for SqlSessionStore {
                     .filter(team_member::Column::UserId.eq(id.0))
                     .exec(&*tx)
                     .await?;
+                entity::preferences::Entity::delete_many()
+                    .filter(entity::preferences::Column::UserId.eq(id.0))
+                    .exec(&*tx)
+                    .await?;
                 delete_sessions(&*tx, id, None).await?;
                 api_key::Entity::delete_many()
                     .filter(api_key::Column::ServiceAccountId.eq(id.0))
@@ -823,6 +832,11 @@ impl SessionStore for SqlSessionStore {
                 }
                 team_member::Entity::delete_many()
                     .filter(team_member::Column::TeamId.eq(id.0))
+                    .exec(&*tx)
+                    .await?;
+                entity::preferences::Entity::delete_many()
+                    .filter(entity::preferences::Column::OrgId.eq(org.0))
+                    .filter(entity::preferences::Column::TeamId.eq(id.0))
                     .exec(&*tx)
                     .await?;
                 team::Entity::delete_by_id(id.0).exec(&*tx).await?;

@@ -8,6 +8,8 @@
 // itself is private, so none of them leaks out of the crate.
 #![allow(unreachable_pub)]
 
+pub(crate) mod annotation;
+pub(crate) mod annotation_tag;
 pub(crate) mod dashboard;
 pub(crate) mod dashboard_provisioning;
 pub(crate) mod dashboard_tag;

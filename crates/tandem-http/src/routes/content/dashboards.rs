@@ -19,6 +19,7 @@ use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::routing::Routes;
 use crate::shared::content::{Logins, dashboard_url, folder_url, org, user};
 use crate::shared::identity::rfc3339;
+use crate::shared::preferences::{effective, home_dashboard};
 use crate::{ApiError, AppState, CurrentUser};
 
 /// The routes of this area; every one is behind authentication.
@@ -250,9 +251,24 @@ async fn tags(
     )))
 }
 
-/// `GET /api/dashboards/home`: Tandem has no home-dashboard preference yet, so this is
-/// Grafana's built-in home, which nobody can save.
-async fn home(State(state): State<AppState>, current: CurrentUser) -> Json<Value> {
+/// `GET /api/dashboards/home`: `{"redirectUri":"/d/<uid>/<slug>"}` when the caller's
+/// preferences (user over team over org) name a home dashboard that exists, as Grafana
+/// answers; otherwise Grafana's built-in home, which nobody can save.
+async fn home(
+    State(state): State<AppState>,
+    current: CurrentUser,
+) -> Result<Json<Value>, ApiError> {
+    let preferences = effective(&state, &current).await?;
+    if let Some(dashboard) = home_dashboard(&state, &current, preferences.home_dashboard_id).await?
+    {
+        let url = dashboard_url(&state, dashboard.uid.as_str(), &dashboard.slug);
+        return Ok(Json(json!({ "redirectUri": url })));
+    }
+    Ok(built_in_home(&state, &current))
+}
+
+/// Grafana's built-in home dashboard.
+fn built_in_home(state: &AppState, current: &CurrentUser) -> Json<Value> {
     let now = rfc3339(time::OffsetDateTime::now_utc());
     Json(json!({
         "dashboard": {

@@ -1,5 +1,6 @@
 //! Dashboards, their versions and stars, folders, and search.
 
+pub(crate) mod annotations;
 pub(crate) mod dashboards;
 pub(crate) mod folders;
 pub(crate) mod search;

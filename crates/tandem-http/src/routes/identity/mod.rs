@@ -4,6 +4,7 @@
 pub(crate) mod admin;
 pub(crate) mod login;
 pub(crate) mod orgs;
+pub(crate) mod preferences;
 pub(crate) mod service_accounts;
 pub(crate) mod stats;
 pub(crate) mod teams;

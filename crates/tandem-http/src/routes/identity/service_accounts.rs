@@ -379,6 +379,19 @@ fn summary(account: &User, role: Role, tokens: usize) -> Value {
         "role": role.as_str(),
         "tokens": tokens,
         "avatarUrl": "",
+        "accessControl": access_control(),
+    })
+}
+
+/// Grafana's `accessControl` of a service account: what the caller may do with it. Every
+/// service-account route needs an org Admin, who may do everything.
+fn access_control() -> Value {
+    json!({
+        "serviceaccounts:delete": true,
+        "serviceaccounts:read": true,
+        "serviceaccounts:write": true,
+        "serviceaccounts.permissions:read": true,
+        "serviceaccounts.permissions:write": true,
     })
 }
 
@@ -398,6 +411,7 @@ async fn profile(state: &AppState, account: &User, role: Role) -> Result<Value, 
         "role": role.as_str(),
         "teams": [],
         "tokens": tokens,
+        "accessControl": access_control(),
     }))
 }
 

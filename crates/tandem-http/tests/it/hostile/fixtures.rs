@@ -20,6 +20,7 @@ pub(crate) struct Fixtures {
     dashboard_id: i64,
     datasource_id: i64,
     rule_uid: String,
+    annotation_id: i64,
 }
 
 impl Fixtures {
@@ -135,6 +136,14 @@ impl Fixtures {
             json!({"template": "{{ define \"fixture\" }}x{{ end }}"}),
         )
         .await;
+        let annotation = as_admin_ok(
+            "POST",
+            url,
+            "/api/annotations",
+            json!({"dashboardUID": "fixture-dash", "time": 1_000, "tags": ["fixture"], "text": "Fixture"}),
+        )
+        .await;
+        let annotation_id = id(&annotation, "id");
         // The fixture user has a session of its own, for the session routes to aim at.
         login(url, "fixture", "fixture password").await;
         Fixtures {
@@ -150,6 +159,7 @@ impl Fixtures {
             dashboard_id,
             datasource_id,
             rule_uid,
+            annotation_id,
         }
     }
 
@@ -174,6 +184,7 @@ impl Fixtures {
                 self.service_account_id.to_string()
             }
             "id" if path.starts_with("/api/folders/id/") => self.folder_id.to_string(),
+            "id" if path.starts_with("/api/annotations/") => self.annotation_id.to_string(),
             "id" if path.starts_with("/api/dashboards/id/") => self.dashboard_id.to_string(),
             "uid" if path.starts_with("/api/folders/") => self.folder_uid.clone(),
             "uid" if path.starts_with("/api/v1/provisioning/alert-rules/") => self.rule_uid.clone(),

@@ -46,6 +46,7 @@ const ACTIONS_WITHOUT_BODY: &[&str] = &[
     "DELETE /api/datasources/name/{name}",
     "POST /api/user/stars/dashboard/uid/{uid}",
     "DELETE /api/user/stars/dashboard/uid/{uid}",
+    "DELETE /api/annotations/{id}",
 ];
 
 tandem_http::cluster_tests!(

@@ -12,6 +12,7 @@ pub(crate) mod api_key;
 pub(crate) mod login_attempt;
 pub(crate) mod org;
 pub(crate) mod org_user;
+pub(crate) mod preferences;
 pub(crate) mod team;
 pub(crate) mod team_member;
 pub(crate) mod user;
