@@ -88,7 +88,9 @@ tandem::storage::backend_tests!(
         )
         .await;
         assert_eq!(folder.status, 200, "{}", folder.text());
-        let rules: Vec<serde_json::Value> = (0..12)
+        // 30 rules, so that each of the 3 instances owns some whatever the rules' uids hash
+        // to (with 12, one instance owned none in about 2 % of runs).
+        let rules: Vec<serde_json::Value> = (0..30)
             .map(|i| {
                 json!({"grafana_alert": {"title": format!("Rule {i}"), "condition": "A", "data": [
                     {"refId": "A", "relativeTimeRange": {"from": 0, "to": 0}, "datasourceUid": "__expr__",
@@ -108,21 +110,21 @@ tandem::storage::backend_tests!(
             .iter()
             .map(|u| u.as_str().unwrap_or_default().to_owned())
             .collect();
-        assert_eq!(uids.len(), 12);
+        assert_eq!(uids.len(), 30);
 
         // Until every instance evaluates some of the rules.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
-            let busy = processes
+            let counts: Vec<usize> = processes
                 .iter()
-                .filter(|p| !evaluations(&p.logs()).is_empty())
-                .count();
-            if busy == 3 {
+                .map(|p| evaluations(&p.logs()).len())
+                .collect();
+            if counts.iter().all(|&n| n > 0) {
                 break;
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "every instance evaluates some rules"
+                "every instance evaluates some rules; evaluations per instance: {counts:?}"
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
