@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tandem_alerting::notify::contact::ContactPoint;
-use tandem_alerting::notify::policy::Route;
 use tandem_alerting::notify::store::NotificationStore;
 use tandem_alerting::testkit::smtp::SmtpSink;
 use tandem_alerting::{
@@ -15,7 +14,7 @@ use tandem_alerting::{
 };
 use tandem_storage::testkit::TestDatabase;
 
-use crate::notifications::{eventually, write};
+use crate::notifications::{eventually, set_policy, start_dispatchers, write};
 
 async fn configure(store: &SqlNotificationStore) {
     store.ensure_defaults(OrgId(1)).await.unwrap();
@@ -43,17 +42,15 @@ async fn configure(store: &SqlNotificationStore) {
         .unwrap();
         store.create_contact_point(OrgId(1), &point).await.unwrap();
     }
-    let mut tree: Route = serde_json::from_value(serde_json::json!({
-        "receiver": "grafana-default-email", "group_by": ["alertname"],
-        "routes": [{"receiver": "mail", "object_matchers": [["team", "=", "db"]],
-                    "group_wait": "100ms", "group_interval": "300ms", "repeat_interval": "1h"}]
-    }))
-    .unwrap();
-    tree.validate().unwrap();
-    store
-        .set_policy(OrgId(1), &tree, Provenance::Api)
-        .await
-        .unwrap();
+    set_policy(
+        store,
+        serde_json::json!({
+            "receiver": "grafana-default-email", "group_by": ["alertname"],
+            "routes": [{"receiver": "mail", "object_matchers": [["team", "=", "db"]],
+                        "group_wait": "100ms", "group_interval": "300ms", "repeat_interval": "1h"}]
+        }),
+    )
+    .await;
 }
 
 tandem_storage::backend_tests!(
@@ -75,21 +72,7 @@ tandem_storage::backend_tests!(
             start_tls_policy: StartTlsPolicy::Opportunistic,
             ..SmtpSettings::default()
         };
-        let mut dispatchers = Vec::new();
-        for i in 0..2 {
-            let db = test.connect().await;
-            dispatchers.push(Dispatcher::start(DispatcherDeps {
-                alerts: Arc::new(SqlAlertStore::new(db.clone())),
-                store: Arc::new(SqlNotificationStore::new(db, "secret-key")),
-                instance_id: format!("d{i}"),
-                settings: NotifySettings {
-                    claim_timeout: Duration::from_secs(1),
-                    poll_interval: Duration::from_millis(100),
-                    smtp: smtp.clone(),
-                    ..NotifySettings::default()
-                },
-            }));
-        }
+        let dispatchers = start_dispatchers(&test, 2, smtp).await;
         let now = tandem_storage::now_ms();
         write(&alerts, 1, InstanceState::Alerting, now).await;
         // One message to both addresses, and one to each of the other two.

@@ -11,7 +11,8 @@ use tandem_alerting::notify::policy::Route;
 use tandem_alerting::notify::store::{FlushPlan, NewGroup, NotificationStore, PlannedNotification};
 use tandem_alerting::{
     AlertInstance, AlertStore, Dispatcher, DispatcherDeps, InstanceState, InstanceWrite, Labels,
-    NotifySettings, OrgId, Provenance, SqlAlertStore, SqlNotificationStore, fingerprint,
+    NotifySettings, OrgId, Provenance, SmtpSettings, SqlAlertStore, SqlNotificationStore,
+    fingerprint,
 };
 use tandem_storage::testkit::TestDatabase;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -181,17 +182,50 @@ async fn configure(store: &SqlNotificationStore, url: &str) {
     )
     .unwrap();
     store.create_contact_point(OrgId(1), &point).await.unwrap();
-    let mut tree: Route = serde_json::from_value(serde_json::json!({
-        "receiver": "grafana-default-email", "group_by": ["alertname"],
-        "routes": [{"receiver": "hook", "object_matchers": [["team", "=", "db"]],
-                    "group_wait": "100ms", "group_interval": "300ms", "repeat_interval": "1h"}]
-    }))
-    .unwrap();
+    set_policy(
+        store,
+        serde_json::json!({
+            "receiver": "grafana-default-email", "group_by": ["alertname"],
+            "routes": [{"receiver": "hook", "object_matchers": [["team", "=", "db"]],
+                        "group_wait": "100ms", "group_interval": "300ms", "repeat_interval": "1h"}]
+        }),
+    )
+    .await;
+}
+
+/// Makes `tree` the policy tree of org 1.
+pub(crate) async fn set_policy(store: &SqlNotificationStore, tree: Value) {
+    let mut tree: Route = serde_json::from_value(tree).unwrap();
     tree.validate().unwrap();
     store
         .set_policy(OrgId(1), &tree, Provenance::Api)
         .await
         .unwrap();
+}
+
+/// `n` dispatchers, each on its own connection to the test's database, with a 1 s claim
+/// timeout and a 100 ms poll.
+pub(crate) async fn start_dispatchers(
+    test: &TestDatabase,
+    n: usize,
+    smtp: SmtpSettings,
+) -> Vec<Dispatcher> {
+    let mut dispatchers = Vec::new();
+    for i in 0..n {
+        let db = test.connect().await;
+        dispatchers.push(Dispatcher::start(DispatcherDeps {
+            alerts: Arc::new(SqlAlertStore::new(db.clone())),
+            store: Arc::new(SqlNotificationStore::new(db, "secret-key")),
+            instance_id: format!("d{i}"),
+            settings: NotifySettings {
+                claim_timeout: Duration::from_secs(1),
+                poll_interval: Duration::from_millis(100),
+                smtp: smtp.clone(),
+                ..NotifySettings::default()
+            },
+        }));
+    }
+    dispatchers
 }
 
 tandem_storage::backend_tests!(
@@ -204,20 +238,7 @@ tandem_storage::backend_tests!(
         let setup = SqlNotificationStore::new(db.clone(), "secret-key");
         configure(&setup, &receiver.url).await;
         let groups = 20;
-        let mut dispatchers = Vec::new();
-        for i in 0..3 {
-            let db = test.connect().await;
-            dispatchers.push(Dispatcher::start(DispatcherDeps {
-                alerts: Arc::new(SqlAlertStore::new(db.clone())),
-                store: Arc::new(SqlNotificationStore::new(db, "secret-key")),
-                instance_id: format!("d{i}"),
-                settings: NotifySettings {
-                    claim_timeout: Duration::from_secs(1),
-                    poll_interval: Duration::from_millis(100),
-                    ..NotifySettings::default()
-                },
-            }));
-        }
+        let dispatchers = start_dispatchers(&test, 3, SmtpSettings::default()).await;
         let now = tandem_storage::now_ms();
         write(&alerts, groups, InstanceState::Alerting, now).await;
         eventually(

@@ -2,19 +2,17 @@
 //! database: a muted group sends nothing while its timing holds and is sent once after it
 //! ends; a group outside its active interval waits for it.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use tandem_alerting::notify::contact::ContactPoint;
-use tandem_alerting::notify::policy::Route;
 use tandem_alerting::notify::store::{DocumentKind, NamedDocument, NotificationStore};
 use tandem_alerting::{
-    AlertStore, Dispatcher, DispatcherDeps, InstanceState, InstanceWrite, NotifySettings, OrgId,
-    Provenance, SqlAlertStore, SqlNotificationStore,
+    AlertStore, InstanceState, InstanceWrite, OrgId, Provenance, SmtpSettings, SqlAlertStore,
+    SqlNotificationStore,
 };
 use tandem_storage::testkit::TestDatabase;
 
-use crate::notifications::{Receiver, eventually, instance};
+use crate::notifications::{Receiver, eventually, instance, set_policy, start_dispatchers};
 
 /// `HH:MM` of `at` in Kolkata (UTC+05:30, so the location matters).
 fn kolkata(at: jiff::Timestamp) -> String {
@@ -74,36 +72,21 @@ tandem_storage::backend_tests!(
         timing(&store, "this-minute", &kolkata(now), &kolkata(next)).await;
         // Holds from the next minute on: `web` is active only then.
         timing(&store, "next-minute", &kolkata(next), &kolkata(after)).await;
-        let mut tree: Route = serde_json::from_value(serde_json::json!({
-            "receiver": "grafana-default-email", "group_by": ["alertname", "team"],
-            "routes": [
-                {"receiver": "hook", "object_matchers": [["team", "=", "db"]],
-                 "mute_time_intervals": ["this-minute"],
-                 "group_wait": "100ms", "group_interval": "300ms", "repeat_interval": "1h"},
-                {"receiver": "hook", "object_matchers": [["team", "=", "web"]],
-                 "active_time_intervals": ["next-minute"],
-                 "group_wait": "100ms", "group_interval": "300ms", "repeat_interval": "1h"}]
-        }))
-        .unwrap();
-        tree.validate().unwrap();
-        store
-            .set_policy(OrgId(1), &tree, Provenance::Api)
-            .await
-            .unwrap();
-        let mut dispatchers = Vec::new();
-        for i in 0..2 {
-            let db = test.connect().await;
-            dispatchers.push(Dispatcher::start(DispatcherDeps {
-                alerts: Arc::new(SqlAlertStore::new(db.clone())),
-                store: Arc::new(SqlNotificationStore::new(db, "secret-key")),
-                instance_id: format!("d{i}"),
-                settings: NotifySettings {
-                    claim_timeout: Duration::from_secs(1),
-                    poll_interval: Duration::from_millis(100),
-                    ..NotifySettings::default()
-                },
-            }));
-        }
+        set_policy(
+            &store,
+            serde_json::json!({
+                "receiver": "grafana-default-email", "group_by": ["alertname", "team"],
+                "routes": [
+                    {"receiver": "hook", "object_matchers": [["team", "=", "db"]],
+                     "mute_time_intervals": ["this-minute"],
+                     "group_wait": "100ms", "group_interval": "300ms", "repeat_interval": "1h"},
+                    {"receiver": "hook", "object_matchers": [["team", "=", "web"]],
+                     "active_time_intervals": ["next-minute"],
+                     "group_wait": "100ms", "group_interval": "300ms", "repeat_interval": "1h"}]
+            }),
+        )
+        .await;
+        let dispatchers = start_dispatchers(&test, 2, SmtpSettings::default()).await;
         let slot = tandem_storage::now_ms();
         for team in ["db", "web"] {
             let rule = format!("rule-{team}");
