@@ -57,7 +57,7 @@ impl Cache for SqlCache {
         let now = now_ms();
         let row = self
             .db
-            .read(|conn| async move { Entity::find_by_id(key).one(&conn).await })
+            .read(|conn| async move { crate::first_row(Entity::find_by_id(key), &conn).await })
             .await?;
         Ok(row
             .filter(|row| row.expires_at == 0 || row.expires_at > now)

@@ -81,10 +81,12 @@ impl Leases for SqlLeases {
                     .exec(&*tx)
                     .await?;
                 if updated.rows_affected == 1 {
-                    let row = Entity::find_by_id(key).one(&*tx).await?;
+                    let row = crate::first_row(Entity::find_by_id(key), &*tx).await?;
                     return Ok::<_, Error>(row.map(to_lease));
                 }
-                let exists = Entity::find_by_id(key).one(&*tx).await?.is_some();
+                let exists = crate::first_row(Entity::find_by_id(key), &*tx)
+                    .await?
+                    .is_some();
                 if exists {
                     return Ok(None);
                 }
@@ -155,10 +157,11 @@ impl Leases for SqlLeases {
         let row = self
             .db
             .read(|conn| async move {
-                Entity::find_by_id(key)
-                    .filter(Column::ExpiresAt.gt(now))
-                    .one(&conn)
-                    .await
+                crate::first_row(
+                    Entity::find_by_id(key).filter(Column::ExpiresAt.gt(now)),
+                    &conn,
+                )
+                .await
             })
             .await?;
         Ok(row.map(to_lease))

@@ -68,10 +68,11 @@ impl ServerLock for SqlServerLock {
                 .transaction(|tx| async move {
                     // Read inside the transaction: a retried attempt must use its own time.
                     let now = now_ms();
-                    let row = Entity::find()
-                        .filter(Column::OperationUid.eq(operation))
-                        .one(&*tx)
-                        .await?;
+                    let row = crate::first_row(
+                        Entity::find().filter(Column::OperationUid.eq(operation)),
+                        &*tx,
+                    )
+                    .await?;
                     let Some(row) = row else {
                         let insert = Entity::insert(server_lock::ActiveModel {
                             operation_uid: ActiveValue::Set(operation.to_owned()),

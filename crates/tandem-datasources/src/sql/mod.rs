@@ -492,7 +492,7 @@ async fn find(
     if for_update {
         select = select.lock_exclusive();
     }
-    select.one(conn).await
+    tandem_storage::first_row(select, conn).await
 }
 
 /// Clears the default flag of the org's data sources other than `except`.

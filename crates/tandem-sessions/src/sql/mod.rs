@@ -71,7 +71,9 @@ impl SessionStore for SqlSessionStore {
                     return Err(Error::Conflict(ORG_NAME_TAKEN.to_owned()));
                 }
                 if let Some(admin) = admin
-                    && user::Entity::find_by_id(admin.0).one(&*tx).await?.is_none()
+                    && tandem_storage::first_row(user::Entity::find_by_id(admin.0), &*tx)
+                        .await?
+                        .is_none()
                 {
                     return Err(Error::NotFound("user not found"));
                 }
@@ -95,7 +97,9 @@ impl SessionStore for SqlSessionStore {
     async fn get_org(&self, id: OrgId) -> Result<Option<Org>> {
         let row = self
             .db
-            .read(|conn| async move { org::Entity::find_by_id(id.0).one(&conn).await })
+            .read(|conn| async move {
+                tandem_storage::first_row(org::Entity::find_by_id(id.0), &conn).await
+            })
             .await?;
         Ok(row.map(to_org))
     }
@@ -176,7 +180,10 @@ impl SessionStore for SqlSessionStore {
     async fn delete_org(&self, id: OrgId) -> Result<()> {
         self.db
             .transaction(|tx| async move {
-                if org::Entity::find_by_id(id.0).one(&*tx).await?.is_none() {
+                if tandem_storage::first_row(org::Entity::find_by_id(id.0), &*tx)
+                    .await?
+                    .is_none()
+                {
                     return Err(Error::NotFound("org not found"));
                 }
                 team_member::Entity::delete_many()
@@ -279,7 +286,9 @@ impl SessionStore for SqlSessionStore {
     async fn get_user(&self, id: UserId) -> Result<Option<User>> {
         let row = self
             .db
-            .read(|conn| async move { user::Entity::find_by_id(id.0).one(&conn).await })
+            .read(|conn| async move {
+                tandem_storage::first_row(user::Entity::find_by_id(id.0), &conn).await
+            })
             .await?;
         Ok(row.map(to_user))
     }
@@ -368,7 +377,9 @@ impl SessionStore for SqlSessionStore {
         let (login, email, name) = (login.as_deref(), email.as_deref(), update.name.as_deref());
         self.db
             .transaction(|tx| async move {
-                let Some(current) = user::Entity::find_by_id(id.0).one(&*tx).await? else {
+                let Some(current) =
+                    tandem_storage::first_row(user::Entity::find_by_id(id.0), &*tx).await?
+                else {
                     return Err(Error::NotFound("user not found"));
                 };
                 let new_login = login.unwrap_or(&current.login).to_owned();
@@ -513,7 +524,10 @@ impl SessionStore for SqlSessionStore {
     async fn delete_user(&self, id: UserId) -> Result<()> {
         self.db
             .transaction(|tx| async move {
-                if user::Entity::find_by_id(id.0).one(&*tx).await?.is_none() {
+                if tandem_storage::first_row(user::Entity::find_by_id(id.0), &*tx)
+                    .await?
+                    .is_none()
+                {
                     return Err(Error::NotFound("user not found"));
                 }
                 org_user::Entity::delete_many()
@@ -546,10 +560,15 @@ impl SessionStore for SqlSessionStore {
     async fn add_org_user(&self, org: OrgId, user: UserId, role: Role) -> Result<()> {
         self.db
             .transaction(|tx| async move {
-                if org::Entity::find_by_id(org.0).one(&*tx).await?.is_none() {
+                if tandem_storage::first_row(org::Entity::find_by_id(org.0), &*tx)
+                    .await?
+                    .is_none()
+                {
                     return Err(Error::NotFound("org not found"));
                 }
-                let Some(row) = user::Entity::find_by_id(user.0).one(&*tx).await? else {
+                let Some(row) =
+                    tandem_storage::first_row(user::Entity::find_by_id(user.0), &*tx).await?
+                else {
                     return Err(Error::NotFound("user not found"));
                 };
                 if membership(&*tx, org, user).await?.is_some() {
@@ -691,7 +710,10 @@ impl SessionStore for SqlSessionStore {
         self.db
             .transaction(|tx| async move {
                 let now = now_ms();
-                if org::Entity::find_by_id(org.0).one(&*tx).await?.is_none() {
+                if tandem_storage::first_row(org::Entity::find_by_id(org.0), &*tx)
+                    .await?
+                    .is_none()
+                {
                     return Err(Error::NotFound("org not found"));
                 }
                 if team_named(&*tx, org, name, None).await? {
@@ -1053,7 +1075,10 @@ impl SessionStore for SqlSessionStore {
         );
         self.db
             .transaction(|tx| async move {
-                if user::Entity::find_by_id(user.0).one(&*tx).await?.is_none() {
+                if tandem_storage::first_row(user::Entity::find_by_id(user.0), &*tx)
+                    .await?
+                    .is_none()
+                {
                     return Err(Error::NotFound("user not found"));
                 }
                 let row = user_auth_token::ActiveModel {

@@ -3,3 +3,4 @@
 mod database;
 mod migrations;
 mod primitives;
+mod query;
