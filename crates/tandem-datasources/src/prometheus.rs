@@ -436,7 +436,7 @@ struct Data<'a> {
 
 /// One item of `result`: a series, or a part of a scalar's `[time, "value"]`.
 enum Item<'a> {
-    Series(SeriesItem<'a>),
+    Series(SeriesItem),
     Number(f64),
     Text(Cow<'a, str>),
 }
@@ -484,13 +484,82 @@ impl<'de: 'a, 'a> serde::Deserialize<'de> for Item<'a> {
 
 /// One series of a matrix (`values`) or a vector (`value`).
 #[derive(serde::Deserialize)]
-struct SeriesItem<'a> {
+struct SeriesItem {
     #[serde(default)]
     metric: Labels,
-    #[serde(borrow, default)]
-    values: Vec<(f64, Cow<'a, str>)>,
-    #[serde(borrow, default)]
-    value: Option<(f64, Cow<'a, str>)>,
+    #[serde(default)]
+    values: Vec<Point>,
+    #[serde(default)]
+    value: Option<Point>,
+}
+
+/// One sample, `[1700000000.123, "0.5"]`, read straight into epoch milliseconds and a
+/// number: the value's text is parsed where it lies in the answer, never copied.
+#[derive(Clone, Copy)]
+struct Point {
+    time_ms: i64,
+    value: f64,
+}
+
+impl<'de> serde::Deserialize<'de> for Point {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct PointVisitor;
+
+        impl<'de> serde::de::Visitor<'de> for PointVisitor {
+            type Value = Point;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a sample [time, \"value\"]")
+            }
+
+            fn visit_seq<S: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: S,
+            ) -> Result<Point, S::Error> {
+                use serde::de::Error;
+                let time: f64 = seq
+                    .next_element()?
+                    .ok_or_else(|| S::Error::invalid_length(0, &self))?;
+                let value = seq
+                    .next_element::<SampleValue>()?
+                    .ok_or_else(|| S::Error::invalid_length(1, &self))?;
+                if seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                    return Err(S::Error::invalid_length(3, &self));
+                }
+                Ok(Point {
+                    time_ms: (time * 1000.0).round() as i64,
+                    value: value.0,
+                })
+            }
+        }
+
+        deserializer.deserialize_seq(PointVisitor)
+    }
+}
+
+/// A sample's value as Prometheus writes it: a number in a string, `NaN`, `+Inf`, `-Inf`.
+struct SampleValue(f64);
+
+impl<'de> serde::Deserialize<'de> for SampleValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ValueVisitor;
+
+        impl serde::de::Visitor<'_> for ValueVisitor {
+            type Value = SampleValue;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a sample value in a string")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<SampleValue, E> {
+                sample_value(text)
+                    .map(SampleValue)
+                    .ok_or_else(|| E::invalid_value(serde::de::Unexpected::Str(text), &self))
+            }
+        }
+
+        deserializer.deserialize_str(ValueVisitor)
+    }
 }
 
 /// The frames of an answer's `data`.
@@ -522,13 +591,8 @@ fn to_frames(
                     Some(value) if item.values.is_empty() => vec![value],
                     _ => item.values,
                 };
-                let mut times = Vec::with_capacity(points.len());
-                let mut values = Vec::with_capacity(points.len());
-                for (t, v) in &points {
-                    let (t, v) = sample(*t, v).ok_or_else(unexpected_shape)?;
-                    times.push(t);
-                    values.push(Some(v));
-                }
+                let times = points.iter().map(|p| p.time_ms).collect();
+                let values = points.iter().map(|p| Some(p.value)).collect();
                 frames.push(series_frame(
                     times,
                     values,
@@ -547,9 +611,9 @@ fn to_frames(
                 return Err(unexpected_shape());
             };
             if data.result_type == "scalar" {
-                let (t, v) = sample(t, &text).ok_or_else(unexpected_shape)?;
+                let v = sample_value(&text).ok_or_else(unexpected_shape)?;
                 return Ok(vec![series_frame(
-                    vec![t],
+                    vec![(t * 1000.0).round() as i64],
                     vec![Some(v)],
                     Labels::new(),
                     legend,
@@ -602,16 +666,14 @@ fn series_frame(
     }
 }
 
-/// `[1700000000.123, "0.5"]` as (epoch ms, value); `NaN`, `+Inf`, `-Inf` as Prometheus
-/// writes them.
-fn sample(t: f64, value: &str) -> Option<(i64, f64)> {
-    let v = match value {
-        "NaN" => f64::NAN,
-        "+Inf" | "Inf" => f64::INFINITY,
-        "-Inf" => f64::NEG_INFINITY,
-        text => text.parse().ok()?,
-    };
-    Some(((t * 1000.0).round() as i64, v))
+/// A sample value's text as a number; `NaN`, `+Inf`, `-Inf` as Prometheus writes them.
+fn sample_value(text: &str) -> Option<f64> {
+    match text {
+        "NaN" => Some(f64::NAN),
+        "+Inf" | "Inf" => Some(f64::INFINITY),
+        "-Inf" => Some(f64::NEG_INFINITY),
+        text => text.parse().ok(),
+    }
 }
 
 /// Grafana's series name from `legendFormat`; see the module documentation.
