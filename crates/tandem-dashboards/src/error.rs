@@ -75,6 +75,12 @@ pub enum Error {
     /// Nesting the folder there would exceed the maximum depth.
     #[error("folder max depth exceeded, max depth is {0}")]
     FolderTooDeep(usize),
+    /// An access list names one principal twice (400).
+    #[error("a permission list cannot name the same user, team or role twice")]
+    DuplicatePermission,
+    /// An access list has more items than [`crate::MAX_PERMISSION_ITEMS`] (400).
+    #[error("a permission list holds at most {0} items")]
+    TooManyPermissions(usize),
     /// A request parameter is not acceptable (a malformed continue token, say); the
     /// message says why (Grafana: 400).
     #[error("{0}")]

@@ -29,6 +29,7 @@
 mod annotations;
 mod error;
 mod events;
+mod permissions;
 mod provisioning;
 mod service;
 mod slug;
@@ -45,6 +46,10 @@ pub use crate::annotations::{
 };
 pub use crate::error::{Error, Result};
 pub use crate::events::{DashboardAction, DashboardEvent, DashboardEvents, NoEvents};
+pub use crate::permissions::{
+    BasicRole, InheritedItems, Level, MAX_PERMISSION_ITEMS, PermissionItem, PermissionStore,
+    Permissions, Principal, Resource, Subject, TeamId,
+};
 pub use crate::provisioning::{
     DashboardProvider, ProvisionReport, Provisioner, ProvisioningConfig, provider_uid,
 };
@@ -58,6 +63,7 @@ pub use crate::types::{
     CreateFolder, DEFAULT_SEARCH_LIMIT, Dashboard, DashboardId, DashboardUid, DashboardVersion,
     DeletedDashboard, DeletedFolder, Folder, FolderId, FolderRef, FolderSummary, FolderUid,
     HitKind, MAX_MESSAGE_LEN, MAX_SEARCH_FILTERS, MAX_SEARCH_LIMIT, MAX_TITLE_LEN, MAX_UID_LEN,
-    OrgId, Provisioning, SaveDashboard, SearchHit, SearchQuery, TagCount, UpdateFolder, UserId,
-    Version, VersionInfo, VersionPage, VersionQuery, generate_uid, validate_uid,
+    OrgId, Provisioning, SaveDashboard, SearchAccess, SearchHit, SearchQuery, TagCount,
+    UpdateFolder, UserId, Version, VersionInfo, VersionPage, VersionQuery, generate_uid,
+    validate_uid,
 };

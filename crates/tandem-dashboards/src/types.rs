@@ -472,6 +472,19 @@ pub struct SearchQuery {
     pub limit: Option<u64>,
     /// The page, from 1; `None` or 0 is 1.
     pub page: Option<u64>,
+    /// What the caller may see; `None` is everything (an org Admin, or the system).
+    pub access: Option<SearchAccess>,
+}
+
+/// What a search shows a caller who is not an org Admin: the folders they may view
+/// ([`crate::Permissions::viewable_folders`]), the dashboards in them, and the dashboards
+/// their own items let them view.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SearchAccess {
+    /// The folders they may view.
+    pub folders: Vec<FolderUid>,
+    /// Who they are, for the dashboards' own items.
+    pub subject: crate::Subject,
 }
 
 impl SearchQuery {
@@ -488,6 +501,7 @@ impl SearchQuery {
             starred: false,
             limit: None,
             page: None,
+            access: None,
         }
     }
 

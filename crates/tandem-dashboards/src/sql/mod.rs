@@ -12,6 +12,7 @@
 
 mod annotations;
 mod entity;
+mod permissions;
 mod search;
 
 use std::collections::{BTreeSet, HashMap};
@@ -32,8 +33,9 @@ use crate::{
     CreateFolder, Dashboard, DashboardId, DashboardStore, DashboardUid, DashboardVersion,
     DeletedDashboard, DeletedFolder, Error, Folder, FolderId, FolderRef, FolderSummary, FolderUid,
     MAX_MESSAGE_LEN, MAX_TITLE_LEN, OrgId, ProvisionDashboard, ProvisionOutcome,
-    ProvisionedDashboard, Provisioning, Result, SaveDashboard, SearchHit, SearchQuery, TagCount,
-    UpdateFolder, UserId, Version, VersionInfo, VersionPage, VersionQuery, slugify, validate_uid,
+    ProvisionedDashboard, Provisioning, Resource, Result, SaveDashboard, SearchHit, SearchQuery,
+    TagCount, UpdateFolder, UserId, Version, VersionInfo, VersionPage, VersionQuery, slugify,
+    validate_uid,
 };
 
 /// Grafana's limit on folder nesting (`folder.MaxNestedFolderDepth`).
@@ -141,7 +143,7 @@ impl DashboardStore for SqlDashboardStore {
             if provisioning_of(&*tx, row.id, false).await?.is_some() {
                 return Err(Error::ProvisionedDashboardDelete);
             }
-            delete_dashboard_rows(&*tx, &[row.id]).await?;
+            delete_dashboard_rows(&*tx, org, &[&row]).await?;
             Ok(deleted(&row))
         })
         .await
@@ -497,6 +499,14 @@ impl DashboardStore for SqlDashboardStore {
             }
             .insert(&*tx)
             .await?;
+            permissions::write_defaults(
+                &*tx,
+                create.org_id,
+                &Resource::Folder(FolderUid::from(uid)),
+                parent.is_none(),
+                create.user_id,
+            )
+            .await?;
             Ok(to_folder(row))
         })
         .await
@@ -618,8 +628,8 @@ impl DashboardStore for SqlDashboardStore {
                 .lock_exclusive()
                 .all(&*tx)
                 .await?;
-            let ids: Vec<i64> = dashboards.iter().map(|row| row.id).collect();
-            delete_dashboard_rows(&*tx, &ids).await?;
+            delete_dashboard_rows(&*tx, org, &dashboards.iter().collect::<Vec<_>>()).await?;
+            permissions::forget_resources(&*tx, org, "folder", &all).await?;
             folder::Entity::delete_many()
                 .filter(folder::Column::OrgId.eq(org.0))
                 .filter(folder::Column::Uid.is_in(all.clone()))
@@ -729,7 +739,9 @@ impl DashboardStore for SqlDashboardStore {
                 .lock_exclusive()
                 .one(&*tx)
                 .await?;
-            delete_dashboard_rows(&*tx, &[record.dashboard_id]).await?;
+            if let Some(row) = &row {
+                delete_dashboard_rows(&*tx, org, &[row]).await?;
+            }
             Ok(row.as_ref().map(deleted))
         })
         .await
@@ -1048,6 +1060,14 @@ async fn write_dashboard(
             }
             .insert(conn)
             .await?;
+            permissions::write_defaults(
+                conn,
+                w.org_id,
+                &Resource::Dashboard(DashboardUid::from(w.uid.as_str())),
+                w.folder_uid.is_none(),
+                w.user_id,
+            )
+            .await?;
             // The id exists only now; the stored JSON carries it like every other field.
             data.insert("id".to_owned(), Value::from(row.id));
             let text = Value::Object(data.clone()).to_string();
@@ -1247,11 +1267,17 @@ async fn folder_depth(conn: &impl ConnectionTrait, org: OrgId, uid: &str) -> Res
 }
 
 /// Deletes dashboards with everything that hangs off them.
-async fn delete_dashboard_rows(conn: &impl ConnectionTrait, ids: &[i64]) -> Result<()> {
-    if ids.is_empty() {
+async fn delete_dashboard_rows(
+    conn: &impl ConnectionTrait,
+    org: OrgId,
+    rows: &[&dashboard::Model],
+) -> Result<()> {
+    if rows.is_empty() {
         return Ok(());
     }
-    let ids = ids.to_vec();
+    let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+    let uids: Vec<String> = rows.iter().map(|row| row.uid.clone()).collect();
+    permissions::forget_resources(conn, org, "dashboard", &uids).await?;
     dashboard_version::Entity::delete_many()
         .filter(dashboard_version::Column::DashboardId.is_in(ids.clone()))
         .exec(conn)

@@ -15,9 +15,28 @@ use sea_orm::{
     QuerySelect, Select,
 };
 
-use crate::sql::entity::{dashboard, dashboard_tag, folder, star};
+use crate::sql::entity::{content_permission, dashboard, dashboard_tag, folder, star};
+use crate::sql::permissions::matching;
 use crate::sql::{lower, to_folder_summary};
-use crate::{FolderSummary, HitKind, SearchHit, SearchQuery};
+use crate::{FolderSummary, HitKind, SearchAccess, SearchHit, SearchQuery};
+
+/// The dashboards a caller may view: those in the folders they may view, and those
+/// their own items (theirs, their teams', their roles') grant View on.
+fn visible_dashboards(query: &SearchQuery, access: &SearchAccess) -> Condition {
+    Condition::any()
+        .add(dashboard::Column::FolderUid.is_in(access.folders.iter().map(|uid| uid.as_str())))
+        .add(
+            dashboard::Column::Uid.in_subquery(
+                Query::select()
+                    .column(content_permission::Column::Uid)
+                    .from(content_permission::Entity)
+                    .and_where(Expr::col(content_permission::Column::OrgId).eq(query.org_id.0))
+                    .and_where(Expr::col(content_permission::Column::Kind).eq("dashboard"))
+                    .cond_where(matching(&access.subject))
+                    .to_owned(),
+            ),
+        )
+}
 
 /// The `folderUIDs` value Grafana uses for the root.
 const ROOT_FOLDER_UID: &str = "general";
@@ -49,6 +68,10 @@ pub(crate) async fn search(
         }
         if !query.uids.is_empty() {
             select = select.filter(folder::Column::Uid.is_in(query.uids.clone()));
+        }
+        if let Some(access) = &query.access {
+            select = select
+                .filter(folder::Column::Uid.is_in(access.folders.iter().map(|uid| uid.as_str())));
         }
         folder_total = select.clone().count(conn).await?;
         if offset < folder_total {
@@ -99,6 +122,9 @@ pub(crate) async fn search(
         }
         if !query.uids.is_empty() {
             select = select.filter(dashboard::Column::Uid.is_in(query.uids.clone()));
+        }
+        if let Some(access) = &query.access {
+            select = select.filter(visible_dashboards(query, access));
         }
         let mut tags: Vec<&String> = query.tags.iter().filter(|t| !t.is_empty()).collect();
         tags.sort();

@@ -10,6 +10,7 @@
 
 pub(crate) mod annotation;
 pub(crate) mod annotation_tag;
+pub(crate) mod content_permission;
 pub(crate) mod dashboard;
 pub(crate) mod dashboard_provisioning;
 pub(crate) mod dashboard_tag;
