@@ -158,6 +158,24 @@ pub trait SessionStore: Send + Sync {
     async fn delete_team(&self, org: OrgId, id: TeamId) -> Result<()>;
     /// Adds a member of the org to the team.
     async fn add_team_member(&self, org: OrgId, team: TeamId, user: UserId) -> Result<()>;
+    /// Makes a member of the team its Admin (`admin`) or a plain member again: Grafana's
+    /// team permission 4 or 0. `NotFound("team not found" | "team member not found")`.
+    /// The default keeps no team permissions and refuses.
+    async fn set_team_admin(
+        &self,
+        _org: OrgId,
+        _team: TeamId,
+        _user: UserId,
+        _admin: bool,
+    ) -> Result<()> {
+        Err(crate::Error::InvalidInput(
+            "this store does not keep team permissions".to_owned(),
+        ))
+    }
+    /// The members of the team who are its Admins. The default: none.
+    async fn team_admins(&self, _org: OrgId, _team: TeamId) -> Result<Vec<UserId>> {
+        Ok(Vec::new())
+    }
     /// Removes a member from the team.
     async fn remove_team_member(&self, org: OrgId, team: TeamId, user: UserId) -> Result<()>;
     /// The team's members, by login.

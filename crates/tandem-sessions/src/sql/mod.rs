@@ -29,6 +29,9 @@ use crate::{
     StoredSession, Team, TeamId, TokenId, User, UserFilter, UserId, UserUpdate,
 };
 
+/// Grafana's team permission of a team's Admin.
+const TEAM_ADMIN: i64 = 4;
+
 /// Grafana's answer to demoting the last server admin.
 const LAST_ADMIN: &str = "cannot remove last grafana admin";
 /// Grafana's answer to demoting the last Admin of an org.
@@ -892,6 +895,7 @@ impl SessionStore for SqlSessionStore {
                     team_id: ActiveValue::Set(team.0),
                     user_id: ActiveValue::Set(user.0),
                     created: ActiveValue::Set(now_ms()),
+                    permission: ActiveValue::Set(0),
                 };
                 team_member::Entity::insert(row)
                     .exec(&*tx)
@@ -900,6 +904,60 @@ impl SessionStore for SqlSessionStore {
                 Ok(())
             })
             .await
+    }
+
+    async fn set_team_admin(
+        &self,
+        org: OrgId,
+        team: TeamId,
+        user: UserId,
+        admin: bool,
+    ) -> Result<()> {
+        let permission = if admin { TEAM_ADMIN } else { 0 };
+        self.db
+            .transaction(|tx| async move {
+                if team_in_org(&*tx, org, team).await?.is_none() {
+                    return Err(Error::NotFound("team not found"));
+                }
+                let updated = team_member::Entity::update_many()
+                    .col_expr(team_member::Column::Permission, Expr::value(permission))
+                    .filter(team_member::Column::TeamId.eq(team.0))
+                    .filter(team_member::Column::UserId.eq(user.0))
+                    .exec(&*tx)
+                    .await?;
+                // MySQL counts changed rows: setting the same value again changes none.
+                if updated.rows_affected == 0
+                    && team_member::Entity::find()
+                        .filter(team_member::Column::TeamId.eq(team.0))
+                        .filter(team_member::Column::UserId.eq(user.0))
+                        .count(&*tx)
+                        .await?
+                        == 0
+                {
+                    return Err(Error::NotFound("team member not found"));
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn team_admins(&self, org: OrgId, team: TeamId) -> Result<Vec<UserId>> {
+        let ids: Vec<i64> = self
+            .db
+            .read(|conn| async move {
+                team_member::Entity::find()
+                    .select_only()
+                    .column(team_member::Column::UserId)
+                    .filter(team_member::Column::OrgId.eq(org.0))
+                    .filter(team_member::Column::TeamId.eq(team.0))
+                    .filter(team_member::Column::Permission.eq(TEAM_ADMIN))
+                    .order_by_asc(team_member::Column::UserId)
+                    .into_tuple()
+                    .all(&conn)
+                    .await
+            })
+            .await?;
+        Ok(ids.into_iter().map(UserId).collect())
     }
 
     /// `NotFound("team not found" | "team member not found")`.

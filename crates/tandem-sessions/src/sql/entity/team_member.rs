@@ -10,6 +10,8 @@ pub struct Model {
     pub team_id: i64,
     pub user_id: i64,
     pub created: i64,
+    /// Grafana's team permission: 0 a member, 4 an Admin of the team.
+    pub permission: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
