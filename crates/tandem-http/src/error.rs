@@ -171,6 +171,8 @@ impl From<tandem_dashboards::Error> for ApiError {
             | E::ProvisionedDashboard
             | E::ProvisionedDashboardDelete
             | E::FolderTooDeep(_)
+            | E::DuplicatePermission
+            | E::TooManyPermissions(_)
             | E::InvalidInput(_) => Some(StatusCode::BAD_REQUEST),
         };
         match (code, err) {

@@ -136,7 +136,7 @@ fn api_routes() -> (Routes, Routes) {
     use crate::routes::alerting::{
         notifications, prometheus, provisioning as alert_provisioning, ruler,
     };
-    use crate::routes::content::{annotations, dashboards, folders, search};
+    use crate::routes::content::{annotations, dashboards, folders, permissions, search};
     use crate::routes::identity::{
         admin, login, orgs, preferences, service_accounts, stats, teams, user, users,
     };
@@ -179,6 +179,7 @@ fn api_routes() -> (Routes, Routes) {
         .merge(dashboards::routes())
         .merge(annotations::routes())
         .merge(folders::routes())
+        .merge(permissions::routes())
         .merge(crate::routes::datasources::routes())
         .merge(crate::routes::live::routes())
         .merge(

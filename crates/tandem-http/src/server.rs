@@ -119,6 +119,10 @@ impl Server {
 
         let (dashboard_events, _) = broadcast::channel(DASHBOARD_EVENTS_CAPACITY);
         let dashboard_store: Arc<dyn DashboardStore> = Arc::new(SqlDashboardStore::new(db.clone()));
+        let permissions = tandem_dashboards::Permissions::new(
+            Arc::new(SqlDashboardStore::new(db.clone())),
+            dashboard_store.clone(),
+        );
         let dashboards = Dashboards::new(
             dashboard_store,
             Arc::new(dashboard_events.clone()) as Arc<dyn DashboardEvents>,
@@ -238,6 +242,7 @@ impl Server {
             auth: Arc::new(settings.auth.clone()),
             dashboards,
             annotations: Arc::new(SqlDashboardStore::new(db.clone())),
+            permissions,
             datasources,
             live: live.clone(),
             alerting: alerting.rules,

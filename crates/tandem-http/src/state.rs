@@ -62,6 +62,8 @@ pub struct AppStateParts {
     pub dashboards: Dashboards,
     /// Annotations.
     pub annotations: Arc<dyn tandem_dashboards::AnnotationStore>,
+    /// Folder and dashboard permissions, and what they grant.
+    pub permissions: tandem_dashboards::Permissions,
     /// Data sources and the queries and expressions over them.
     pub datasources: DataSourceService,
     /// Grafana Live: this instance's WebSocket connections and the HA engine.

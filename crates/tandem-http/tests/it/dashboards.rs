@@ -592,8 +592,16 @@ tandem_http::cluster_tests!(
             ),
             ("DELETE", "/api/folders/f", Value::Null),
         ] {
+            // Grafana 12's words: the action the folder or dashboard permissions lack.
             let denied = send(method, &b, path, &viewer, body).await;
-            check(&denied, 403, "Permission denied");
+            assert_eq!(denied.status, 403, "{method} {path}: {}", denied.text());
+            assert!(
+                denied.json()["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("Permissions needed: ")),
+                "{method} {path}: {}",
+                denied.text()
+            );
         }
         assert_eq!(
             search(&a, "?query=mine").await.len(),

@@ -16,6 +16,7 @@ mod input_policy;
 mod live;
 mod notifications;
 mod orgs_teams;
+mod permissions;
 mod preferences;
 mod sessions;
 mod users;

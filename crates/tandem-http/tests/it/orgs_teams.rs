@@ -1020,6 +1020,42 @@ tandem_http::cluster_tests!(
         ] {
             assert_eq!(row[key], value, "{key} in {row}");
         }
+        assert_eq!(
+            listed[0]["permission"], 4,
+            "the team's creator is its Admin, as in Grafana"
+        );
+        // A member made Admin of the team on one instance is one on the next.
+        let erin_path = format!("{members}/{erin}");
+        let updated = admin
+            .send("PUT", &urls[1], &erin_path, json!({"permission": 4}))
+            .await;
+        check(&updated, 200, "Team member updated");
+        let listed = ok(&admin.get(&urls[2], &members).await);
+        assert_eq!(listed[1]["permission"], 4, "{listed}");
+        check(
+            &admin
+                .send("PUT", &urls[1], &erin_path, json!({"permission": 2}))
+                .await,
+            400,
+            "permission must be 0 (Member) or 4 (Admin)",
+        );
+        check(
+            &admin
+                .send(
+                    "PUT",
+                    &urls[1],
+                    &format!("{members}/9999"),
+                    json!({"permission": 0}),
+                )
+                .await,
+            404,
+            "Team member not found",
+        );
+        ok(&admin
+            .send("PUT", &urls[0], &erin_path, json!({"permission": 0}))
+            .await);
+        let listed = ok(&admin.get(&urls[1], &members).await);
+        assert_eq!(listed[1]["permission"], 0, "{listed}");
         assert_eq!(ok(&admin.get(&urls[1], &path).await)["memberCount"], 2);
 
         // A user's teams, through another instance: their own and a server admin's view.

@@ -10,13 +10,14 @@ use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tandem_dashboards::{
-    Dashboard, DashboardId, DashboardUid, Error, FolderRef, SaveDashboard, Version, VersionInfo,
-    VersionQuery,
+    Dashboard, DashboardId, DashboardUid, Error, FolderRef, Level, Resource, SaveDashboard,
+    Version, VersionInfo, VersionQuery,
 };
 use tandem_sessions::Role;
 
 use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::routing::Routes;
+use crate::shared::access::{Abilities, require_create, require_dashboard, subject};
 use crate::shared::content::{Logins, dashboard_url, folder_url, org, user};
 use crate::shared::identity::rfc3339;
 use crate::shared::preferences::{effective, home_dashboard};
@@ -71,11 +72,47 @@ async fn save(
     current: CurrentUser,
     JsonBody(body): JsonBody<SaveBody>,
 ) -> Result<Json<Value>, ApiError> {
-    current.require(Role::Editor)?;
+    current.require(Role::Viewer)?;
     if !body.dashboard.is_object() {
         return Err(ApiError::bad_request("dashboard must be a JSON object"));
     }
     let folder = FolderRef::from_request(body.folder_uid.as_deref(), body.folder_id);
+    let subject = subject(&state, &current).await?;
+    let target = match &folder {
+        FolderRef::Root => None,
+        FolderRef::Uid(uid) => Some(uid.clone()),
+        // An unknown folder is the save's own 400, below.
+        FolderRef::Id(id) => match state.dashboards.folder_by_id(org(&current), *id).await {
+            Ok(found) => Some(found.uid),
+            Err(Error::FolderNotFound) => None,
+            Err(err) => return Err(err.into()),
+        },
+    };
+    match saved_over(&state, &current, &body.dashboard).await? {
+        Some(existing) => {
+            require_dashboard(&state, &subject, &existing, Level::Edit).await?;
+            if existing.folder.as_ref().map(|f| &f.uid) != target.as_ref() {
+                require_create(
+                    &state,
+                    &subject,
+                    &current,
+                    target.as_ref(),
+                    "dashboards:create",
+                )
+                .await?;
+            }
+        }
+        None => {
+            require_create(
+                &state,
+                &subject,
+                &current,
+                target.as_ref(),
+                "dashboards:create",
+            )
+            .await?;
+        }
+    }
     let saved = state
         .dashboards
         .save(SaveDashboard {
@@ -100,11 +137,13 @@ async fn get_one(
     current.require(Role::Viewer)?;
     let uid = DashboardUid::from(uid);
     let dashboard = state.dashboards.get(org(&current), &uid).await?;
+    let subject = subject(&state, &current).await?;
+    let level = require_dashboard(&state, &subject, &dashboard, Level::View).await?;
     let starred = state
         .dashboards
         .is_starred(user(&current), org(&current), &uid)
         .await?;
-    let meta = meta(&state, &current, &dashboard, starred).await?;
+    let meta = meta(&state, &dashboard, starred, level).await?;
     Ok(Json(json!({ "dashboard": dashboard.data, "meta": meta })))
 }
 
@@ -114,11 +153,9 @@ async fn remove(
     current: CurrentUser,
     PathParams(uid): PathParams<String>,
 ) -> Result<Json<Value>, ApiError> {
-    current.require(Role::Editor)?;
-    let deleted = state
-        .dashboards
-        .delete(org(&current), &DashboardUid::from(uid))
-        .await?;
+    let uid = DashboardUid::from(uid);
+    viewed(&state, &current, &uid, Level::Edit).await?;
+    let deleted = state.dashboards.delete(org(&current), &uid).await?;
     Ok(Json(json!({
         "id": deleted.id.0,
         "uid": deleted.uid.as_str(),
@@ -156,10 +193,11 @@ async fn versions(
     PathParams(uid): PathParams<String>,
     QueryParams(query): QueryParams<VersionsQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    current.require(Role::Viewer)?;
+    let uid = DashboardUid::from(uid);
+    viewed(&state, &current, &uid, Level::View).await?;
     let page = state
         .dashboards
-        .versions(org(&current), &DashboardUid::from(uid), query.into_query())
+        .versions(org(&current), &uid, query.into_query())
         .await?;
     let versions = version_entries(&state, &page.versions).await?;
     Ok(Json(json!({
@@ -176,9 +214,14 @@ async fn versions_by_id(
     QueryParams(query): QueryParams<VersionsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     current.require(Role::Viewer)?;
+    let dashboard = state
+        .dashboards
+        .get_by_id(org(&current), DashboardId(id))
+        .await?;
+    viewed(&state, &current, &dashboard.uid, Level::View).await?;
     let page = state
         .dashboards
-        .versions_by_id(org(&current), DashboardId(id), query.into_query())
+        .versions(org(&current), &dashboard.uid, query.into_query())
         .await?;
     let versions = version_entries(&state, &page.versions).await?;
     Ok(Json(Value::Array(versions)))
@@ -190,8 +233,8 @@ async fn version(
     current: CurrentUser,
     PathParams((uid, version)): PathParams<(String, i64)>,
 ) -> Result<Json<Value>, ApiError> {
-    current.require(Role::Viewer)?;
     let uid = DashboardUid::from(uid);
+    viewed(&state, &current, &uid, Level::View).await?;
     version_with_data(&state, &current, &uid, version).await
 }
 
@@ -206,6 +249,7 @@ async fn version_by_id(
         .dashboards
         .get_by_id(org(&current), DashboardId(id))
         .await?;
+    viewed(&state, &current, &dashboard.uid, Level::View).await?;
     version_with_data(&state, &current, &dashboard.uid, version).await
 }
 
@@ -223,15 +267,11 @@ async fn restore(
     PathParams(uid): PathParams<String>,
     JsonBody(body): JsonBody<RestoreBody>,
 ) -> Result<Json<Value>, ApiError> {
-    current.require(Role::Editor)?;
+    let uid = DashboardUid::from(uid);
+    viewed(&state, &current, &uid, Level::Edit).await?;
     let restored = state
         .dashboards
-        .restore(
-            org(&current),
-            &DashboardUid::from(uid),
-            Version(body.version),
-            user(&current),
-        )
+        .restore(org(&current), &uid, Version(body.version), user(&current))
         .await
         .map_err(save_error)?;
     Ok(Json(saved_answer(&state, &restored)))
@@ -335,10 +375,11 @@ async fn star(
     current: CurrentUser,
     PathParams(uid): PathParams<String>,
 ) -> Result<Json<Value>, ApiError> {
-    current.require(Role::Viewer)?;
+    let uid = DashboardUid::from(uid);
+    viewed(&state, &current, &uid, Level::View).await?;
     state
         .dashboards
-        .star(user(&current), org(&current), &DashboardUid::from(uid))
+        .star(user(&current), org(&current), &uid)
         .await?;
     Ok(Json(json!({ "message": "Dashboard starred!" })))
 }
@@ -349,10 +390,11 @@ async fn unstar(
     current: CurrentUser,
     PathParams(uid): PathParams<String>,
 ) -> Result<Json<Value>, ApiError> {
-    current.require(Role::Viewer)?;
+    let uid = DashboardUid::from(uid);
+    viewed(&state, &current, &uid, Level::View).await?;
     state
         .dashboards
-        .unstar(user(&current), org(&current), &DashboardUid::from(uid))
+        .unstar(user(&current), org(&current), &uid)
         .await?;
     Ok(Json(json!({ "message": "Dashboard unstarred" })))
 }
@@ -378,14 +420,73 @@ fn saved_answer(state: &AppState, dashboard: &Dashboard) -> Value {
     })
 }
 
-async fn meta(
+/// The dashboard `uid` names, once the caller is known to hold `need` on it: 404 when it
+/// does not exist, 403 when they lack the level.
+async fn viewed(
     state: &AppState,
     current: &CurrentUser,
+    uid: &DashboardUid,
+    need: Level,
+) -> Result<Dashboard, ApiError> {
+    current.require(Role::Viewer)?;
+    let dashboard = state.dashboards.get(org(current), uid).await?;
+    let subject = subject(state, current).await?;
+    require_dashboard(state, &subject, &dashboard, need).await?;
+    Ok(dashboard)
+}
+
+/// The stored dashboard a save body would update: the one its `uid` names, or else its
+/// non-zero `id`; `None` when the save creates one.
+async fn saved_over(
+    state: &AppState,
+    current: &CurrentUser,
+    dashboard: &Value,
+) -> Result<Option<Dashboard>, ApiError> {
+    let found = if let Some(uid) = dashboard
+        .get("uid")
+        .and_then(Value::as_str)
+        .filter(|uid| !uid.trim().is_empty())
+    {
+        state
+            .dashboards
+            .get(org(current), &DashboardUid::from(uid.trim()))
+            .await
+    } else if let Some(id) = dashboard
+        .get("id")
+        .and_then(Value::as_i64)
+        .filter(|id| *id != 0)
+    {
+        state
+            .dashboards
+            .get_by_id(org(current), DashboardId(id))
+            .await
+    } else {
+        return Ok(None);
+    };
+    match found {
+        Ok(dashboard) => Ok(Some(dashboard)),
+        // The save itself says what is wrong with an unknown id.
+        Err(Error::DashboardNotFound) => Ok(None),
+        Err(err) => Err(err.into()),
+    }
+}
+
+async fn meta(
+    state: &AppState,
     dashboard: &Dashboard,
     starred: bool,
+    level: Level,
 ) -> Result<Value, ApiError> {
-    let editor = current.role.is_some_and(|role| role >= Role::Editor);
-    let admin = current.role.is_some_and(|role| role >= Role::Admin);
+    let can = Abilities::of(Some(level));
+    let (editor, admin) = (can.can_edit, can.can_admin);
+    let has_acl = !state
+        .permissions
+        .list(
+            dashboard.org_id,
+            &Resource::Dashboard(dashboard.uid.clone()),
+        )
+        .await?
+        .is_empty();
     let provisioned = dashboard.provisioning.is_some();
     let mut logins = Logins::default();
     let (folder_id, folder_uid, folder_title, folder_url) = match &dashboard.folder {
@@ -413,7 +514,7 @@ async fn meta(
         "createdBy": logins.of(state, dashboard.created_by).await?,
         "updatedBy": logins.of(state, dashboard.updated_by).await?,
         "version": dashboard.version.0,
-        "hasAcl": false,
+        "hasAcl": has_acl,
         "isFolder": false,
         "isStarred": starred,
         "folderId": folder_id,

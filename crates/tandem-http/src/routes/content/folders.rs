@@ -9,11 +9,14 @@ use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tandem_dashboards::{CreateFolder, Folder, FolderId, FolderUid, UpdateFolder, Version};
+use tandem_dashboards::{
+    CreateFolder, Folder, FolderId, FolderUid, Level, Resource, UpdateFolder, Version,
+};
 use tandem_sessions::Role;
 
 use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::routing::Routes;
+use crate::shared::access::{Abilities, require_create, require_folder, subject};
 use crate::shared::content::{Logins, folder_url, org, user};
 use crate::shared::identity::rfc3339;
 use crate::{ApiError, AppState, CurrentUser};
@@ -60,10 +63,25 @@ async fn list(
         .parent_uid
         .filter(|uid| !uid.is_empty())
         .map(FolderUid::from);
+    let subject = subject(&state, &current).await?;
     let folders = state
         .dashboards
         .folders(org(&current), parent.as_ref())
         .await?;
+    let folders: Vec<Folder> = match state
+        .permissions
+        .viewable_folders(&subject, org(&current))
+        .await?
+    {
+        None => folders,
+        Some(viewable) => {
+            let viewable: std::collections::HashSet<FolderUid> = viewable.into_iter().collect();
+            folders
+                .into_iter()
+                .filter(|folder| viewable.contains(&folder.uid))
+                .collect()
+        }
+    };
     let limit = match query.limit {
         None | Some(0) => 1000,
         Some(limit) => limit,
@@ -111,21 +129,41 @@ async fn create(
     current: CurrentUser,
     JsonBody(body): JsonBody<CreateBody>,
 ) -> Result<Json<Value>, ApiError> {
-    current.require(Role::Editor)?;
+    current.require(Role::Viewer)?;
     let uid = match body.uid.filter(|uid| !uid.is_empty()) {
         Some(uid) => Some(FolderUid::parse(uid)?),
         None => None,
     };
+    let parent = body
+        .parent_uid
+        .filter(|uid| !uid.is_empty())
+        .map(FolderUid::from);
+    let subject = subject(&state, &current).await?;
+    if let Some(parent) = &parent {
+        // A missing parent is the creation's own 400, below.
+        match state.dashboards.folder(org(&current), parent).await {
+            Ok(_) => {}
+            Err(tandem_dashboards::Error::FolderNotFound) => {
+                return Err(ApiError::bad_request("Parent folder not found"));
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+    require_create(
+        &state,
+        &subject,
+        &current,
+        parent.as_ref(),
+        "folders:create",
+    )
+    .await?;
     let folder = state
         .dashboards
         .create_folder(CreateFolder {
             org_id: org(&current),
             uid,
             title: body.title,
-            parent_uid: body
-                .parent_uid
-                .filter(|uid| !uid.is_empty())
-                .map(FolderUid::from),
+            parent_uid: parent,
             user_id: user(&current),
         })
         .await
@@ -135,7 +173,9 @@ async fn create(
             }
             other => ApiError::from(other),
         })?;
-    Ok(Json(folder_json(&state, &current, &folder).await?))
+    Ok(Json(
+        folder_json(&state, &folder, Some(Level::Admin)).await?,
+    ))
 }
 
 /// `GET /api/folders/:uid`.
@@ -149,7 +189,9 @@ async fn get_one(
         .dashboards
         .folder(org(&current), &FolderUid::from(uid))
         .await?;
-    Ok(Json(folder_json(&state, &current, &folder).await?))
+    let subject = subject(&state, &current).await?;
+    let level = require_folder(&state, &subject, org(&current), &folder.uid, Level::View).await?;
+    Ok(Json(folder_json(&state, &folder, Some(level)).await?))
 }
 
 /// `GET /api/folders/id/:id`.
@@ -163,7 +205,9 @@ async fn get_by_id(
         .dashboards
         .folder_by_id(org(&current), FolderId(id))
         .await?;
-    Ok(Json(folder_json(&state, &current, &folder).await?))
+    let subject = subject(&state, &current).await?;
+    let level = require_folder(&state, &subject, org(&current), &folder.uid, Level::View).await?;
+    Ok(Json(folder_json(&state, &folder, Some(level)).await?))
 }
 
 /// The body of `PUT /api/folders/:uid`.
@@ -184,19 +228,22 @@ async fn update(
     PathParams(uid): PathParams<String>,
     JsonBody(body): JsonBody<UpdateBody>,
 ) -> Result<Json<Value>, ApiError> {
-    current.require(Role::Editor)?;
+    current.require(Role::Viewer)?;
+    let uid = FolderUid::from(uid);
+    let subject = subject(&state, &current).await?;
+    let level = require_folder(&state, &subject, org(&current), &uid, Level::Edit).await?;
     let folder = state
         .dashboards
         .update_folder(UpdateFolder {
             org_id: org(&current),
-            uid: FolderUid::from(uid),
+            uid,
             title: body.title,
             version: body.version.map(Version),
             overwrite: body.overwrite,
             user_id: user(&current),
         })
         .await?;
-    Ok(Json(folder_json(&state, &current, &folder).await?))
+    Ok(Json(folder_json(&state, &folder, Some(level)).await?))
 }
 
 /// `DELETE /api/folders/:uid`: deletes the folder, the folders in it and their dashboards.
@@ -205,11 +252,11 @@ async fn remove(
     current: CurrentUser,
     PathParams(uid): PathParams<String>,
 ) -> Result<Json<Value>, ApiError> {
-    current.require(Role::Editor)?;
-    let deleted = state
-        .dashboards
-        .delete_folder(org(&current), &FolderUid::from(uid))
-        .await?;
+    current.require(Role::Viewer)?;
+    let uid = FolderUid::from(uid);
+    let subject = subject(&state, &current).await?;
+    require_folder(&state, &subject, org(&current), &uid, Level::Edit).await?;
+    let deleted = state.dashboards.delete_folder(org(&current), &uid).await?;
     Ok(Json(json!({
         "id": deleted.folder.id.0,
         "uid": deleted.folder.uid.as_str(),
@@ -218,13 +265,19 @@ async fn remove(
     })))
 }
 
+/// A folder in Grafana's shape; the `can*` fields say what `level` lets the caller do.
 async fn folder_json(
     state: &AppState,
-    current: &CurrentUser,
     folder: &Folder,
+    level: Option<Level>,
 ) -> Result<Value, ApiError> {
-    let editor = current.role.is_some_and(|role| role >= Role::Editor);
-    let admin = current.role.is_some_and(|role| role >= Role::Admin);
+    let can = Abilities::of(level);
+    let (editor, admin) = (can.can_edit, can.can_admin);
+    let has_acl = !state
+        .permissions
+        .list(folder.org_id, &Resource::Folder(folder.uid.clone()))
+        .await?
+        .is_empty();
     let mut logins = Logins::default();
     let mut answer = json!({
         "id": folder.id.0,
@@ -232,7 +285,7 @@ async fn folder_json(
         "orgId": folder.org_id.0,
         "title": folder.title,
         "url": folder_url(state, folder.uid.as_str(), &folder.title),
-        "hasAcl": false,
+        "hasAcl": has_acl,
         "canSave": editor,
         "canEdit": editor,
         "canAdmin": admin,

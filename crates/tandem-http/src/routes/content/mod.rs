@@ -3,4 +3,5 @@
 pub(crate) mod annotations;
 pub(crate) mod dashboards;
 pub(crate) mod folders;
+pub(crate) mod permissions;
 pub(crate) mod search;

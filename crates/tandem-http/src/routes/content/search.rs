@@ -12,10 +12,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use tandem_dashboards::{FolderId, HitKind, SearchQuery};
+use tandem_dashboards::{FolderId, HitKind, SearchAccess, SearchQuery};
 use tandem_sessions::Role;
 
 use crate::extract::QueryParams;
+use crate::shared::access::subject;
 use crate::shared::content::folder_url;
 use crate::shared::content::{dashboard_url, org, user};
 use crate::{ApiError, AppState, CurrentUser};
@@ -80,6 +81,12 @@ pub(crate) async fn search(
             _ => {}
         }
     }
+    let subject = subject(&state, &current).await?;
+    query.access = state
+        .permissions
+        .viewable_folders(&subject, org(&current))
+        .await?
+        .map(|folders| SearchAccess { folders, subject });
     let hits = state.dashboards.search(query).await?;
     // Serialised straight from borrowed fields: a page holds up to 5000 hits, and many
     // share a folder, whose URL is built once.

@@ -105,6 +105,12 @@ async fn remove(
     current.require_server_admin()?;
     let user = person(&state, id).await?;
     state.identity.store().delete_user(user.id).await?;
+    crate::shared::access::forget(
+        &state,
+        None,
+        tandem_dashboards::Principal::User(tandem_dashboards::UserId(user.id.0)),
+    )
+    .await?;
     Ok(Json(json!({"message": "User deleted"})))
 }
 

@@ -475,6 +475,12 @@ async fn remove_user(
         Err(Error::NotFound(_)) => return Err(user_not_found()),
         Err(err) => return Err(err.into()),
     }
+    crate::shared::access::forget(
+        state,
+        Some(tandem_dashboards::OrgId(org.0)),
+        tandem_dashboards::Principal::User(tandem_dashboards::UserId(user.0)),
+    )
+    .await?;
     let Some(removed) = state.identity.store().get_user(user).await? else {
         return Ok(Json(json!({"message": "User removed from organization"})));
     };

@@ -222,6 +222,12 @@ async fn remove(
         .delete_user(account.id)
         .await
         .map_err(not_found_as_account)?;
+    crate::shared::access::forget(
+        &state,
+        None,
+        tandem_dashboards::Principal::User(tandem_dashboards::UserId(account.id.0)),
+    )
+    .await?;
     Ok(Json(json!({"message": "Service account deleted"})))
 }
 

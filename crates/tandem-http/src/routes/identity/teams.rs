@@ -31,6 +31,11 @@ pub(crate) fn routes() -> Routes {
         .get("/api/teams/{team_id}/members", members)
         .post("/api/teams/{team_id}/members", add_member)
         .body(r#"{"userId":2}"#)
+        .put(
+            "/api/teams/{team_id}/members/{user_id}",
+            set_member_permission,
+        )
+        .body(r#"{"permission":4}"#)
         .delete("/api/teams/{team_id}/members/{user_id}", remove_member)
 }
 
@@ -84,11 +89,19 @@ async fn create(
     };
     if !current.user.is_service_account {
         // As in Grafana, the team exists whatever happens here: a failure is only logged.
-        let added = state
-            .identity
-            .store()
+        // The creator administers the team (Grafana's team permission 4).
+        let store = state.identity.store();
+        let added = match store
             .add_team_member(current.org_id, team.id, current.user.id)
-            .await;
+            .await
+        {
+            Ok(()) => {
+                store
+                    .set_team_admin(current.org_id, team.id, current.user.id, true)
+                    .await
+            }
+            Err(err) => Err(err),
+        };
         if let Err(err) = added {
             tracing::warn!(error = %err, team = team.id.0, "could not add the creator to the team");
         }
@@ -192,7 +205,15 @@ async fn remove(
         .delete_team(current.org_id, team.id)
         .await
     {
-        Ok(()) => Ok(Json(json!({"message": "Team deleted"}))),
+        Ok(()) => {
+            crate::shared::access::forget(
+                &state,
+                Some(tandem_dashboards::OrgId(current.org_id.0)),
+                tandem_dashboards::Principal::Team(tandem_dashboards::TeamId(team.id.0)),
+            )
+            .await?;
+            Ok(Json(json!({"message": "Team deleted"})))
+        }
         Err(Error::NotFound(_)) => Err(team_not_found()),
         Err(err) => Err(err.into()),
     }
@@ -211,9 +232,57 @@ async fn members(
         .store()
         .team_members(current.org_id, team.id)
         .await?;
+    let admins = state
+        .identity
+        .store()
+        .team_admins(current.org_id, team.id)
+        .await?;
     Ok(Json(
-        members.iter().map(|user| member(&team, user)).collect(),
+        members
+            .iter()
+            .map(|user| member(&team, user, admins.contains(&user.id)))
+            .collect(),
     ))
+}
+
+/// The body of `PUT /api/teams/:id/members/:userId`.
+#[derive(Deserialize)]
+pub(crate) struct PermissionBody {
+    permission: i64,
+}
+
+/// `PUT /api/teams/:id/members/:userId {permission}`: 4 makes the member an Admin of the
+/// team, 0 a plain member again.
+async fn set_member_permission(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    PathParams((team, user)): PathParams<(i64, i64)>,
+    JsonBody(body): JsonBody<PermissionBody>,
+) -> Result<Json<Value>, ApiError> {
+    current.require(Role::Admin)?;
+    let admin = match body.permission {
+        0 => false,
+        4 => true,
+        _ => {
+            return Err(ApiError::bad_request(
+                "permission must be 0 (Member) or 4 (Admin)",
+            ));
+        }
+    };
+    let team = existing_team(&state, current.org_id, TeamId(team)).await?;
+    match state
+        .identity
+        .store()
+        .set_team_admin(current.org_id, team.id, UserId(user), admin)
+        .await
+    {
+        Ok(()) => Ok(Json(json!({"message": "Team member updated"}))),
+        Err(Error::NotFound(_)) => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "Team member not found",
+        )),
+        Err(err) => Err(err.into()),
+    }
 }
 
 /// `POST /api/teams/:id/members {userId}`: adds a member of the current org to the team.
@@ -336,7 +405,7 @@ async fn find_by_name(state: &AppState, org: OrgId, name: &str) -> Result<Vec<Te
 }
 
 /// An item of `GET /api/teams/:id/members` (Grafana spells `auth_module` in snake case).
-fn member(team: &Team, user: &User) -> Value {
+fn member(team: &Team, user: &User, admin: bool) -> Value {
     json!({
         "orgId": team.org_id.0,
         "teamId": team.id.0,
@@ -349,6 +418,6 @@ fn member(team: &Team, user: &User) -> Value {
         "login": user.login,
         "avatarUrl": "",
         "labels": [],
-        "permission": 0,
+        "permission": if admin { 4 } else { 0 },
     })
 }
