@@ -32,6 +32,7 @@ mod m20261202_000010_alerting_holders;
 mod m20261202_000011_notification_log_retention;
 mod m20261202_000012_preferences_annotations;
 mod m20261203_000014_permissions;
+mod m20261203_000015_snapshots;
 
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000011_notification_log_retention::Migration),
             Box::new(m20261202_000012_preferences_annotations::Migration),
             Box::new(m20261203_000014_permissions::Migration),
+            Box::new(m20261203_000015_snapshots::Migration),
         ]
     }
 }
