@@ -75,6 +75,15 @@ pub enum Error {
     /// Nesting the folder there would exceed the maximum depth.
     #[error("folder max depth exceeded, max depth is {0}")]
     FolderTooDeep(usize),
+    /// No snapshot with this key (Grafana: 404).
+    #[error("Snapshot not found")]
+    SnapshotNotFound,
+    /// A snapshot already uses this key or delete key (409).
+    #[error("a snapshot with this key already exists")]
+    SnapshotKeyTaken,
+    /// A folder would move into itself or one of its subfolders (400).
+    #[error("a folder cannot be moved into itself or one of its subfolders")]
+    FolderCycle,
     /// An access list names one principal twice (400).
     #[error("a permission list cannot name the same user, team or role twice")]
     DuplicatePermission,

@@ -33,6 +33,7 @@ mod permissions;
 mod provisioning;
 mod service;
 mod slug;
+mod snapshots;
 mod sql;
 mod store;
 #[cfg(feature = "testkit")]
@@ -55,6 +56,10 @@ pub use crate::provisioning::{
 };
 pub use crate::service::{DashboardSettings, Dashboards};
 pub use crate::slug::slugify;
+pub use crate::snapshots::{
+    MAX_SNAPSHOT_EXPIRES_SECONDS, MAX_SNAPSHOT_KEY_LEN, MAX_SNAPSHOT_LIST, MAX_SNAPSHOT_NAME_LEN,
+    NewSnapshot, Snapshot, SnapshotStore, generate_snapshot_key,
+};
 pub use crate::sql::SqlDashboardStore;
 pub use crate::store::{
     DashboardStore, ProvisionDashboard, ProvisionOutcome, ProvisionedDashboard,
@@ -63,7 +68,7 @@ pub use crate::types::{
     CreateFolder, DEFAULT_SEARCH_LIMIT, Dashboard, DashboardId, DashboardUid, DashboardVersion,
     DeletedDashboard, DeletedFolder, Folder, FolderId, FolderRef, FolderSummary, FolderUid,
     HitKind, MAX_MESSAGE_LEN, MAX_SEARCH_FILTERS, MAX_SEARCH_LIMIT, MAX_TITLE_LEN, MAX_UID_LEN,
-    OrgId, Provisioning, SaveDashboard, SearchAccess, SearchHit, SearchQuery, TagCount,
+    MoveFolder, OrgId, Provisioning, SaveDashboard, SearchAccess, SearchHit, SearchQuery, TagCount,
     UpdateFolder, UserId, Version, VersionInfo, VersionPage, VersionQuery, generate_uid,
     validate_uid,
 };

@@ -202,6 +202,11 @@ impl Dashboards {
         self.store.update_folder(update).await
     }
 
+    /// Moves a folder under another one or to the root.
+    pub async fn move_folder(&self, request: crate::MoveFolder) -> Result<Folder> {
+        self.store.move_folder(request).await
+    }
+
     /// Deletes a folder with its subfolders and dashboards, announcing each dashboard's
     /// deletion.
     pub async fn delete_folder(&self, org: OrgId, uid: &FolderUid) -> Result<DeletedFolder> {

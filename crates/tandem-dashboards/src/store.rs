@@ -1,7 +1,8 @@
 use crate::{
     CreateFolder, Dashboard, DashboardId, DashboardUid, DashboardVersion, DeletedDashboard,
-    DeletedFolder, Folder, FolderId, FolderUid, OrgId, Provisioning, Result, SaveDashboard,
-    SearchHit, SearchQuery, TagCount, UpdateFolder, UserId, Version, VersionPage, VersionQuery,
+    DeletedFolder, Folder, FolderId, FolderUid, MoveFolder, OrgId, Provisioning, Result,
+    SaveDashboard, SearchHit, SearchQuery, TagCount, UpdateFolder, UserId, Version, VersionPage,
+    VersionQuery,
 };
 
 /// A dashboard file to provision: the store creates or updates the dashboard only when the
@@ -154,6 +155,11 @@ pub trait DashboardStore: Send + Sync {
     /// Renames a folder; compare-and-swap on its version like a dashboard save
     /// (`FolderVersionMismatch` unless `overwrite`). `FolderNotFound`.
     async fn update_folder(&self, update: UpdateFolder) -> Result<Folder>;
+    /// Moves a folder (with everything in it) under another folder or to the root, and
+    /// counts a new version. `FolderNotFound` for the folder or the parent; `FolderCycle`
+    /// when the parent is the folder or below it; `FolderTooDeep` when the deepest folder
+    /// of the moved subtree would be nested deeper than Grafana's limit.
+    async fn move_folder(&self, request: MoveFolder) -> Result<Folder>;
     /// Deletes a folder with its subfolders and every dashboard in them (with their
     /// versions, tags, stars and provisioning records). `FolderNotFound`.
     async fn delete_folder(&self, org: OrgId, uid: &FolderUid) -> Result<DeletedFolder>;

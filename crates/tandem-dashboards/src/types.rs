@@ -403,6 +403,19 @@ pub struct UpdateFolder {
     pub user_id: UserId,
 }
 
+/// A folder move (`POST /api/folders/:uid/move`).
+#[derive(Clone, Debug)]
+pub struct MoveFolder {
+    /// Its org.
+    pub org_id: OrgId,
+    /// Which folder.
+    pub uid: FolderUid,
+    /// Its new parent; `None` is the root.
+    pub parent_uid: Option<FolderUid>,
+    /// Who moves it.
+    pub user_id: UserId,
+}
+
 /// What a folder deletion removed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeletedFolder {

@@ -12,8 +12,10 @@
 
 mod annotations;
 mod entity;
+mod folders;
 mod permissions;
 mod search;
+mod snapshots;
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -32,7 +34,7 @@ use crate::sql::entity::{
 use crate::{
     CreateFolder, Dashboard, DashboardId, DashboardStore, DashboardUid, DashboardVersion,
     DeletedDashboard, DeletedFolder, Error, Folder, FolderId, FolderRef, FolderSummary, FolderUid,
-    MAX_MESSAGE_LEN, MAX_TITLE_LEN, OrgId, ProvisionDashboard, ProvisionOutcome,
+    MAX_MESSAGE_LEN, MAX_TITLE_LEN, MoveFolder, OrgId, ProvisionDashboard, ProvisionOutcome,
     ProvisionedDashboard, Provisioning, Resource, Result, SaveDashboard, SearchHit, SearchQuery,
     TagCount, UpdateFolder, UserId, Version, VersionInfo, VersionPage, VersionQuery, slugify,
     validate_uid,
@@ -599,6 +601,12 @@ impl DashboardStore for SqlDashboardStore {
             })
         })
         .await
+    }
+
+    async fn move_folder(&self, request: MoveFolder) -> Result<Folder> {
+        let request = &request;
+        self.write(|tx| async move { folders::move_in(&*tx, request).await })
+            .await
     }
 
     async fn delete_folder(&self, org: OrgId, uid: &FolderUid) -> Result<DeletedFolder> {
@@ -1403,7 +1411,7 @@ fn to_dashboard(
     }
 }
 
-fn to_folder(row: folder::Model) -> Folder {
+pub(crate) fn to_folder(row: folder::Model) -> Folder {
     Folder {
         id: FolderId(row.id),
         org_id: OrgId(row.org_id),

@@ -13,6 +13,7 @@ pub(crate) mod annotation_tag;
 pub(crate) mod content_permission;
 pub(crate) mod dashboard;
 pub(crate) mod dashboard_provisioning;
+pub(crate) mod dashboard_snapshot;
 pub(crate) mod dashboard_tag;
 pub(crate) mod dashboard_version;
 pub(crate) mod folder;
