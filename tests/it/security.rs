@@ -30,6 +30,7 @@ async fn secrets_never_reach_logs_or_answers() {
     let test = TestDatabase::create(Backend::Sqlite).await.expect("sqlite");
     let admin_password = "Adm1n-S3cret-Pw";
     let secret_key = "k3y-Never-Logged-0123456789";
+    let smtp_password = "Smtp-Pa55-Qrs";
     let mut env = tandem::http::testkit::database_env(&test.settings());
     env.extend([
         ("GF_LOG_LEVEL".to_owned(), "debug".to_owned()),
@@ -39,6 +40,7 @@ async fn secrets_never_reach_logs_or_answers() {
             admin_password.to_owned(),
         ),
         ("GF_SECURITY_SECRET_KEY".to_owned(), secret_key.to_owned()),
+        ("GF_SMTP_PASSWORD".to_owned(), smtp_password.to_owned()),
     ]);
     let mut server = ServerProcess::spawn(&env);
     server
@@ -132,6 +134,7 @@ async fn secrets_never_reach_logs_or_answers() {
         format!("/api/serviceaccounts/{account_id}/tokens"),
         "/api/serviceaccounts/search".to_owned(),
         "/api/admin/users/1/auth-tokens".to_owned(),
+        "/api/admin/settings".to_owned(),
     ] {
         let response = http::request(
             "GET",
@@ -150,6 +153,7 @@ async fn secrets_never_reach_logs_or_answers() {
         ("a changed password", new_password),
         ("a wrong password", "wrong-Guess-123"),
         ("the secret key", secret_key),
+        ("the SMTP password", smtp_password),
         ("the session token", cookie.as_str()),
         ("the session token hash", token_hash.as_str()),
         ("the service-account key", key.as_str()),
@@ -166,7 +170,33 @@ async fn secrets_never_reach_logs_or_answers() {
             assert!(!body.contains(secret), "{what} appears in {path}: {body}");
         }
     }
+    // The effective configuration, by section, with its secrets masked.
+    let settings: serde_json::Value = answers
+        .iter()
+        .find(|(path, _)| path == "/api/admin/settings")
+        .map(|(_, body)| serde_json::from_str(body).expect("JSON"))
+        .expect("the settings answer");
+    assert_eq!(
+        settings["security"]["secret_key"], "*********",
+        "{settings}"
+    );
+    assert_eq!(settings["security"]["admin_password"], "*********");
+    assert_eq!(settings["smtp"]["password"], "*********");
+    assert_eq!(settings["server"]["http_port"], "0", "{settings}");
+    assert_eq!(settings["database"]["type"], "sqlite3", "{settings}");
+    assert_eq!(settings["security"]["admin_user"], "admin");
+    let denied = call(
+        "GET",
+        &format!("{url}/api/admin/settings"),
+        &basic("erin", new_password),
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(denied.status, 403, "server admins only: {}", denied.text());
     for (path, body) in &answers {
+        if path == "/api/admin/settings" {
+            continue;
+        }
         for field in ["\"password\"", "\"salt\"", "\"authToken\"", "\"hash\""] {
             assert!(!body.contains(field), "{path} has a {field} field: {body}");
         }

@@ -628,6 +628,7 @@ fn settings(values: &Values) -> Result<(Settings, LogSettings, Vec<String>), Con
         alerting: alerting(values)?,
         alerting_provisioning: AlertProvisioning::default(),
         notifications,
+        effective_config: values.effective(),
     };
     Ok((settings, log, warnings))
 }
@@ -1189,6 +1190,21 @@ impl Values {
             });
         }
         Ok(Values { entries })
+    }
+
+    /// Every key with the value in force (secrets included: the endpoint that shows them
+    /// masks them).
+    fn effective(&self) -> Vec<(String, String, String)> {
+        self.entries
+            .iter()
+            .map(|entry| {
+                (
+                    entry.key.section.to_owned(),
+                    entry.key.name.to_owned(),
+                    entry.value.clone(),
+                )
+            })
+            .collect()
     }
 
     /// The key's value, parsed. Panics if the key is not declared in [`KEYS`].
