@@ -156,9 +156,10 @@ impl From<tandem_dashboards::Error> for ApiError {
             E::DashboardNotFound
             | E::FolderNotFound
             | E::VersionNotFound
-            | E::AnnotationNotFound => Some(StatusCode::NOT_FOUND),
+            | E::AnnotationNotFound
+            | E::SnapshotNotFound => Some(StatusCode::NOT_FOUND),
             E::VersionMismatch | E::FolderVersionMismatch => Some(StatusCode::PRECONDITION_FAILED),
-            E::FolderUidTaken => Some(StatusCode::CONFLICT),
+            E::FolderUidTaken | E::SnapshotKeyTaken => Some(StatusCode::CONFLICT),
             E::EmptyTitle
             | E::TitleTooLong
             | E::EmptyFolderTitle
@@ -171,6 +172,7 @@ impl From<tandem_dashboards::Error> for ApiError {
             | E::ProvisionedDashboard
             | E::ProvisionedDashboardDelete
             | E::FolderTooDeep(_)
+            | E::FolderCycle
             | E::DuplicatePermission
             | E::TooManyPermissions(_)
             | E::InvalidInput(_) => Some(StatusCode::BAD_REQUEST),

@@ -136,9 +136,11 @@ fn api_routes() -> (Routes, Routes) {
     use crate::routes::alerting::{
         notifications, prometheus, provisioning as alert_provisioning, ruler,
     };
-    use crate::routes::content::{annotations, dashboards, folders, permissions, search};
+    use crate::routes::content::{
+        annotations, dashboards, folders, permissions, search, snapshots,
+    };
     use crate::routes::identity::{
-        admin, login, orgs, preferences, service_accounts, stats, teams, user, users,
+        admin, login, orgs, preferences, service_accounts, settings, stats, teams, user, users,
     };
 
     let public = Routes::new()
@@ -165,11 +167,11 @@ fn api_routes() -> (Routes, Routes) {
         .post("/api/user/revoke-auth-token", user::revoke_session)
         .body(r#"{"authTokenId":1}"#)
         .get("/api/auth/keys", api::legacy_api_keys)
-        .get("/api/dashboard/snapshots", api::empty_list)
         .get("/api/plugins", api::empty_list)
         .get("/api/alert-notifications", api::empty_list)
         .get("/api/library-elements", api::library_elements)
         .get("/api/admin/stats", stats::stats)
+        .get("/api/admin/settings", settings::settings)
         .merge(users::routes())
         .merge(admin::routes())
         .merge(orgs::routes())
@@ -180,6 +182,7 @@ fn api_routes() -> (Routes, Routes) {
         .merge(annotations::routes())
         .merge(folders::routes())
         .merge(permissions::routes())
+        .merge(snapshots::routes())
         .merge(crate::routes::datasources::routes())
         .merge(crate::routes::live::routes())
         .merge(

@@ -7,16 +7,23 @@ use std::sync::Arc;
 
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
-use tandem_dashboards::{DashboardEvent, DashboardUid, Dashboards};
+use tandem_dashboards::{
+    BasicRole, DashboardEvent, DashboardUid, Dashboards, Level, Permissions, Subject, TeamId,
+    UserId,
+};
 use tandem_live::{Action, Channel, ChannelAuthorizer, ChannelKind, ClientInfo, Hub, Role};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 /// The dashboards' rules for `grafana/dashboard/uid/<uid>`: the dashboard must exist in
-/// the org; subscribing is viewing it, publishing (`editing-started`) needs an Editor.
+/// the org; subscribing takes View on it, publishing (`editing-started`) Edit, as its
+/// folder and dashboard permissions grant them to the client (checked at each subscribe
+/// and publish, so a change of permissions applies to the next one on any instance).
 /// Every other channel kind is open to the org's members, the hub having checked the rest.
 pub(crate) struct DashboardAuthorizer {
     pub(crate) dashboards: Dashboards,
+    pub(crate) permissions: Permissions,
+    pub(crate) identity: tandem_sessions::Identity,
 }
 
 #[async_trait::async_trait]
@@ -34,14 +41,55 @@ impl ChannelAuthorizer for DashboardAuthorizer {
             return Ok(false);
         };
         let org = tandem_dashboards::OrgId(client.org_id.0);
-        match self.dashboards.get(org, &DashboardUid::from(uid)).await {
-            Ok(_) => Ok(match action {
-                Action::Subscribe => true,
-                Action::Publish => client.role >= Role::Editor,
-            }),
-            Err(tandem_dashboards::Error::DashboardNotFound) => Ok(false),
-            Err(err) => Err(tandem_live::Error::BadRequest(err.to_string())),
-        }
+        let failed =
+            |err: tandem_dashboards::Error| tandem_live::Error::BadRequest(err.to_string());
+        let dashboard = match self.dashboards.get(org, &DashboardUid::from(uid)).await {
+            Ok(dashboard) => dashboard,
+            Err(tandem_dashboards::Error::DashboardNotFound) => return Ok(false),
+            Err(err) => return Err(failed(err)),
+        };
+        let subject = self.subject(client).await?;
+        let level = self
+            .permissions
+            .dashboard_level(&subject, &dashboard)
+            .await
+            .map_err(failed)?;
+        let need = match action {
+            Action::Subscribe => Level::View,
+            Action::Publish => Level::Edit,
+        };
+        Ok(level.is_some_and(|level| level >= need))
+    }
+}
+
+impl DashboardAuthorizer {
+    /// The client as the permissions see them: user, basic role and teams in the org.
+    async fn subject(&self, client: &ClientInfo) -> tandem_live::Result<Subject> {
+        let role = match client.role {
+            Role::Viewer => BasicRole::Viewer,
+            Role::Editor => BasicRole::Editor,
+            Role::Admin => BasicRole::Admin,
+        };
+        let teams = if role == BasicRole::Admin || client.user_id <= 0 {
+            Vec::new()
+        } else {
+            self.identity
+                .store()
+                .user_teams(
+                    tandem_sessions::OrgId(client.org_id.0),
+                    tandem_sessions::UserId(client.user_id),
+                )
+                .await
+                .map_err(|err| tandem_live::Error::BadRequest(err.to_string()))?
+                .into_iter()
+                .map(|team| TeamId(team.id.0))
+                .collect()
+        };
+        Ok(Subject {
+            user: UserId(client.user_id),
+            role: Some(role),
+            teams,
+        })
     }
 }
 

@@ -38,6 +38,8 @@ const MEMBER_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
 const MEMBER_RETENTION: Duration = Duration::from_secs(24 * 3600);
 /// How often dashboard versions beyond `versions_to_keep` are deleted (once per cluster).
 const VERSION_RETENTION_INTERVAL: Duration = Duration::from_secs(600);
+/// How often one instance of the cluster deletes expired snapshots.
+const SNAPSHOT_CLEANUP_INTERVAL: Duration = Duration::from_secs(600);
 /// How often the cluster job deletes finished notifications older than the retention.
 const NOTIFICATION_LOG_PURGE_INTERVAL: Duration = Duration::from_secs(600);
 /// How many dashboard changes a slow subscriber may fall behind before it loses the
@@ -150,6 +152,18 @@ impl Server {
             let members = members.clone();
             async move { members.purge(MEMBER_RETENTION).await }
         });
+        let snapshots = SqlDashboardStore::new(db.clone());
+        jobs.add("snapshots.cleanup", SNAPSHOT_CLEANUP_INTERVAL, move || {
+            let snapshots = snapshots.clone();
+            async move {
+                tandem_dashboards::SnapshotStore::delete_expired(&snapshots)
+                    .await
+                    .map_err(|err| match err {
+                        tandem_dashboards::Error::Storage(err) => err,
+                        other => tandem_storage::Error::InvalidArgument(other.to_string()),
+                    })
+            }
+        });
         let retention = dashboards.clone();
         jobs.add(
             "dashboards.retention",
@@ -204,6 +218,8 @@ impl Server {
                 node_id: instance_id.clone(),
                 authorizer: Arc::new(DashboardAuthorizer {
                     dashboards: dashboards.clone(),
+                    permissions: permissions.clone(),
+                    identity: identity.clone(),
                 }),
                 leases: Some(Arc::new(SqlLeases::new(db.clone()))),
                 database: Some(db.clone()),
@@ -242,12 +258,14 @@ impl Server {
             auth: Arc::new(settings.auth.clone()),
             dashboards,
             annotations: Arc::new(SqlDashboardStore::new(db.clone())),
+            snapshots: Arc::new(SqlDashboardStore::new(db.clone())),
             permissions,
             datasources,
             live: live.clone(),
             alerting: alerting.rules,
             notifications: alerting.notifications,
             smtp: Arc::new(settings.notifications.smtp.clone()),
+            effective_config: Arc::new(settings.effective_config.clone()),
         });
         state
             .metrics

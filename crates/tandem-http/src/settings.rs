@@ -41,6 +41,10 @@ pub struct Settings {
     pub alerting_provisioning: AlertProvisioning,
     /// `[cluster] notification_*`: how notifications are claimed and sent.
     pub notifications: tandem_alerting::NotifySettings,
+    /// Every configuration key with the value in force, as `(section, key, value)`, for
+    /// `GET /api/admin/settings` (which masks the secrets); the binary fills it from its
+    /// layered configuration, an embedder may leave it empty.
+    pub effective_config: Vec<(String, String, String)>,
 }
 
 /// `[server]` settings.

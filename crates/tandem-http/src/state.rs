@@ -62,6 +62,8 @@ pub struct AppStateParts {
     pub dashboards: Dashboards,
     /// Annotations.
     pub annotations: Arc<dyn tandem_dashboards::AnnotationStore>,
+    /// Dashboard snapshots.
+    pub snapshots: Arc<dyn tandem_dashboards::SnapshotStore>,
     /// Folder and dashboard permissions, and what they grant.
     pub permissions: tandem_dashboards::Permissions,
     /// Data sources and the queries and expressions over them.
@@ -74,6 +76,8 @@ pub struct AppStateParts {
     pub notifications: std::sync::Arc<dyn tandem_alerting::notify::store::NotificationStore>,
     /// `[smtp]`: how email contact points send (the test-receiver call uses it).
     pub smtp: Arc<tandem_alerting::SmtpSettings>,
+    /// Every configuration key and its value in force, for `GET /api/admin/settings`.
+    pub effective_config: Arc<Vec<(String, String, String)>>,
 }
 
 impl AppStateParts {

@@ -52,6 +52,42 @@ pub(crate) async fn forget(
     Ok(())
 }
 
+/// The uids of the folders the caller may view; `None` for an org Admin, who views them
+/// all. What lists of folder content (alert rules, their alerts) filter by.
+pub(crate) async fn viewable_folders(
+    state: &AppState,
+    current: &CurrentUser,
+) -> Result<Option<std::collections::HashSet<String>>, ApiError> {
+    let subject = subject(state, current).await?;
+    Ok(state
+        .permissions
+        .viewable_folders(&subject, org(current))
+        .await?
+        .map(|folders| folders.into_iter().map(FolderUid::into_string).collect()))
+}
+
+/// Refused with 403 unless the caller holds `need` on the folder of alert rules `uid`
+/// (Grafana's `alert.rules:read` and `:write` are scoped by folder the same way).
+pub(crate) async fn require_rules_folder(
+    state: &AppState,
+    current: &CurrentUser,
+    uid: &str,
+    need: Level,
+) -> Result<(), ApiError> {
+    let subject = subject(state, current).await?;
+    match state
+        .permissions
+        .folder_level(&subject, org(current), &FolderUid::from(uid))
+        .await?
+    {
+        Some(level) if level >= need => Ok(()),
+        _ => Err(denied(match need {
+            Level::View => "alert.rules:read",
+            _ => "alert.rules:write",
+        })),
+    }
+}
+
 /// Grafana 12's refusal, naming the action that was needed.
 pub(crate) fn denied(action: &str) -> ApiError {
     ApiError::new(

@@ -767,3 +767,146 @@ tandem_http::cluster_tests!(
         }
     }
 );
+
+tandem_http::cluster_tests!(
+    alert_rules_follow_their_folder_permissions_set_on_another_instance,
+    2,
+    fast,
+    |cluster: TestCluster| async move {
+        let (a, b) = (cluster.url(0), cluster.url(1));
+        fixtures(&cluster).await;
+        as_admin_ok(
+            "POST",
+            &a,
+            "/api/folders",
+            json!({"uid": "open", "title": "Open"}),
+        )
+        .await;
+        let editor = crate::common::create_user(&a, "ruth", "ruth password").await;
+        as_admin_ok(
+            "PATCH",
+            &a,
+            &format!("/api/org/users/{editor}"),
+            json!({"role": "Editor"}),
+        )
+        .await;
+        let ruth = crate::common::basic("ruth", "ruth password");
+        let group = |name: &str| {
+            json!({"name": name, "interval": "10s", "rules": [{"grafana_alert": {"title": name, "condition": "A",
+                "data": [{"refId": "A", "relativeTimeRange": {"from": 0, "to": 0}, "datasourceUid": "__expr__", "model": {"type": "math", "expression": "0"}}]}, "for": "0s"}]})
+        };
+        for folder in ["alerts", "open"] {
+            let posted = as_admin(
+                "POST",
+                &a,
+                &format!("/api/ruler/grafana/api/v1/rules/{folder}"),
+                group(&format!("in-{folder}")),
+            )
+            .await;
+            assert_eq!(posted.status, 202, "{}", posted.text());
+        }
+        // `alerts` keeps only the Viewer role; `open` keeps Grafana's defaults.
+        check(
+            &as_admin(
+                "POST",
+                &b,
+                "/api/folders/alerts/permissions",
+                json!({"items": [{"role": "Viewer", "permission": 1}]}),
+            )
+            .await,
+            200,
+            "Folder permissions updated",
+        );
+        let send = |method: &'static str, path: String, body: Value| {
+            let (a, ruth) = (a.clone(), ruth.clone());
+            async move { crate::common::send(method, &a, &path, &ruth, body).await }
+        };
+        // Reading: both folders are viewable.
+        let all = send("GET", "/api/ruler/grafana/api/v1/rules".into(), Value::Null).await;
+        assert_eq!(all.status, 200, "{}", all.text());
+        let mut folders: Vec<String> = all
+            .json()
+            .as_object()
+            .expect("an object")
+            .keys()
+            .cloned()
+            .collect();
+        folders.sort();
+        assert_eq!(folders, ["Alerts", "Open"]);
+        // Writing: Edit on `open` through the Editor role, only View on `alerts`.
+        let denied = send(
+            "POST",
+            "/api/ruler/grafana/api/v1/rules/alerts".into(),
+            group("ruths"),
+        )
+        .await;
+        assert_eq!(denied.status, 403, "{}", denied.text());
+        let denied = send(
+            "DELETE",
+            "/api/ruler/grafana/api/v1/rules/alerts/in-alerts".into(),
+            Value::Null,
+        )
+        .await;
+        assert_eq!(denied.status, 403, "{}", denied.text());
+        let allowed = send(
+            "POST",
+            "/api/ruler/grafana/api/v1/rules/open".into(),
+            group("ruths"),
+        )
+        .await;
+        assert_eq!(allowed.status, 202, "{}", allowed.text());
+        // No item at all on `alerts`: its rules disappear from every list.
+        check(
+            &as_admin(
+                "POST",
+                &b,
+                "/api/folders/alerts/permissions",
+                json!({"items": []}),
+            )
+            .await,
+            200,
+            "Folder permissions updated",
+        );
+        let all = send("GET", "/api/ruler/grafana/api/v1/rules".into(), Value::Null).await;
+        let folders: Vec<String> = all
+            .json()
+            .as_object()
+            .expect("an object")
+            .keys()
+            .cloned()
+            .collect();
+        assert_eq!(folders, ["Open"], "{}", all.text());
+        let hidden = send(
+            "GET",
+            "/api/ruler/grafana/api/v1/rules/alerts".into(),
+            Value::Null,
+        )
+        .await;
+        assert_eq!(hidden.status, 403, "{}", hidden.text());
+        let prom = send(
+            "GET",
+            "/api/prometheus/grafana/api/v1/rules".into(),
+            Value::Null,
+        )
+        .await;
+        let names: Vec<String> = prom.json()["data"]["groups"]
+            .as_array()
+            .expect("groups")
+            .iter()
+            .map(|g| g["file"].as_str().unwrap_or("").to_owned())
+            .collect();
+        assert!(
+            !names.iter().any(|file| file == "Alerts"),
+            "{}",
+            prom.text()
+        );
+        let admin_view = as_admin_ok("GET", &b, "/api/ruler/grafana/api/v1/rules", Value::Null)
+            .await
+            .json();
+        assert!(
+            admin_view["Alerts"].is_array(),
+            "an org Admin sees every folder"
+        );
+        cluster.shutdown().await;
+    }
+);

@@ -166,6 +166,75 @@ tandem_http::cluster_tests!(
 );
 
 tandem_http::cluster_tests!(
+    dashboard_channels_follow_the_dashboard_permissions_set_on_another_instance,
+    2,
+    |cluster: TestCluster| async move {
+        let (a, b) = (cluster.url(0), cluster.url(1));
+        let watcher = create_user(&a, "watcher", "watcher password").await;
+        as_admin_ok(
+            "POST",
+            &a,
+            "/api/folders",
+            json!({"uid": "closed", "title": "Closed"}),
+        )
+        .await;
+        as_admin_ok(
+            "POST",
+            &a,
+            "/api/dashboards/db",
+            json!({"dashboard": {"uid": "inside", "title": "Inside"}, "folderUid": "closed"}),
+        )
+        .await;
+        let channel = "1/grafana/dashboard/uid/inside";
+        let cookie = format!(
+            "grafana_session={}",
+            login(&b, "watcher", "watcher password").await
+        );
+        // Only the folder's own list changes, through the other instance.
+        check(
+            &as_admin(
+                "POST",
+                &a,
+                "/api/folders/closed/permissions",
+                json!({"items": [{"role": "Editor", "permission": 2}]}),
+            )
+            .await,
+            200,
+            "Folder permissions updated",
+        );
+        let mut viewer = LiveClient::connect(&b, &[("cookie", &cookie)]).await;
+        let reply = viewer.subscribe(channel).await;
+        assert_eq!(
+            reply["error"]["code"], 103,
+            "no View on the folder: {reply}"
+        );
+        // Edit for this user alone: they subscribe and announce editing.
+        check(
+            &as_admin(
+                "POST",
+                &a,
+                "/api/folders/closed/permissions",
+                json!({"items": [{"userId": watcher, "permission": 2}]}),
+            )
+            .await,
+            200,
+            "Folder permissions updated",
+        );
+        let reply = viewer.subscribe(channel).await;
+        assert!(reply["subscribe"].is_object(), "{reply}");
+        let editing = json!({"uid": "inside", "action": "editing-started"});
+        let reply = viewer
+            .command("publish", json!({"channel": channel, "data": editing}))
+            .await;
+        assert!(
+            reply["publish"].is_object(),
+            "Edit lets a Viewer announce: {reply}"
+        );
+        cluster.shutdown().await;
+    }
+);
+
+tandem_http::cluster_tests!(
     the_upgrade_is_authenticated_and_checks_the_origin,
     1,
     |_, settings| settings.live.allowed_origins = vec!["https://dash.example.com".to_owned()],

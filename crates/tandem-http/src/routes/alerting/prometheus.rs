@@ -19,6 +19,7 @@ use tandem_storage::now_ms;
 
 use crate::extract::QueryParams;
 use crate::routing::Routes;
+use crate::shared::access::viewable_folders;
 use crate::shared::alerting::org;
 use crate::shared::identity::rfc3339;
 use crate::{ApiError, AppState, CurrentUser};
@@ -166,6 +167,18 @@ async fn alerts(
 ) -> Result<Json<Value>, ApiError> {
     current.require(Role::Viewer)?;
     let mut instances = state.alerting.instances(org(&current)).await?;
+    if let Some(viewable) = viewable_folders(&state, &current).await? {
+        // An alert is seen where its rule's folder is.
+        let visible: std::collections::HashSet<String> = state
+            .alerting
+            .list(org(&current))
+            .await?
+            .into_iter()
+            .filter(|rule| viewable.contains(rule.folder_uid.as_str()))
+            .map(|rule| rule.uid.as_str().to_owned())
+            .collect();
+        instances.retain(|instance| visible.contains(instance.rule_uid.as_str()));
+    }
     instances.sort_by_key(|i| (importance(i.state), i.started_at, i.fingerprint.clone()));
     let alerts: Vec<Value> = instances.iter().map(alert_json).collect();
     Ok(Json(
@@ -182,7 +195,10 @@ async fn rules(
     current.require(Role::Viewer)?;
     let filters = filters(&params)?;
     let org = org(&current);
-    let rules = state.alerting.list(org).await?;
+    let mut rules = state.alerting.list(org).await?;
+    if let Some(viewable) = viewable_folders(&state, &current).await? {
+        rules.retain(|rule| viewable.contains(rule.folder_uid.as_str()));
+    }
     let titles = state.alerting.folder_titles(org).await?;
     let mut by_rule: HashMap<String, Vec<AlertInstance>> = HashMap::new();
     for instance in state.alerting.instances(org).await? {

@@ -15,10 +15,12 @@ use tandem_alerting::{
     AlertQuery, AlertRule, Error, ExecErrState, FolderUid, GroupRule, GroupWriter, NoDataState,
     RuleSpec, RuleUid, format_duration, parse_duration,
 };
+use tandem_dashboards::Level;
 use tandem_sessions::Role;
 
 use crate::extract::{JsonBody, PathParams};
 use crate::routing::Routes;
+use crate::shared::access::{require_rules_folder, viewable_folders};
 use crate::shared::alerting::{org, queries_json};
 use crate::shared::identity::rfc3339;
 use crate::{ApiError, AppState, CurrentUser};
@@ -116,25 +118,32 @@ fn namespaces(rules: &[AlertRule], titles: &std::collections::HashMap<FolderUid,
 async fn all(State(state): State<AppState>, current: CurrentUser) -> Result<Json<Value>, ApiError> {
     current.require(Role::Viewer)?;
     let org = org(&current);
-    let rules = state.alerting.list(org).await?;
+    let mut rules = state.alerting.list(org).await?;
+    if let Some(viewable) = viewable_folders(&state, &current).await? {
+        rules.retain(|rule| viewable.contains(rule.folder_uid.as_str()));
+    }
     let titles = state.alerting.folder_titles(org).await?;
     Ok(Json(namespaces(&rules, &titles)))
 }
 
-/// The Ruler API's folder lookup: 404 when it does not exist.
+/// The Ruler API's folder lookup: 404 when it does not exist, 403 when the caller lacks
+/// `need` on it (View to read its rules, Edit to write them).
 async fn folder_of(
     state: &AppState,
     current: &CurrentUser,
     uid: &str,
+    need: Level,
 ) -> Result<tandem_alerting::Folder, ApiError> {
-    state
+    let found = state
         .alerting
         .folder(org(current), &FolderUid::from(uid))
         .await
         .map_err(|err| match err {
             Error::FolderNotFound => ApiError::new(StatusCode::NOT_FOUND, "folder not found"),
             other => ApiError::from(other),
-        })
+        })?;
+    require_rules_folder(state, current, found.uid.as_str(), need).await?;
+    Ok(found)
 }
 
 /// `GET /api/ruler/grafana/api/v1/rules/:folderUid`: 202 with the folder's groups.
@@ -144,7 +153,7 @@ async fn in_folder(
     PathParams(folder): PathParams<String>,
 ) -> Result<Response, ApiError> {
     current.require(Role::Viewer)?;
-    let found = folder_of(&state, &current, &folder).await?;
+    let found = folder_of(&state, &current, &folder, Level::View).await?;
     let rules = state
         .alerting
         .list_in(org(&current), &found.uid, None)
@@ -164,7 +173,7 @@ async fn get_group(
     PathParams((folder, group)): PathParams<(String, String)>,
 ) -> Result<Response, ApiError> {
     current.require(Role::Viewer)?;
-    let found = folder_of(&state, &current, &folder).await?;
+    let found = folder_of(&state, &current, &folder, Level::View).await?;
     let rules = state
         .alerting
         .group(org(&current), &found.uid, &group)
@@ -179,7 +188,7 @@ async fn delete_group(
     PathParams((folder, group)): PathParams<(String, String)>,
 ) -> Result<Response, ApiError> {
     current.require(Role::Editor)?;
-    let found = folder_of(&state, &current, &folder).await?;
+    let found = folder_of(&state, &current, &folder, Level::Edit).await?;
     match state
         .alerting
         .delete_group(org(&current), &found.uid, &group, GroupWriter::Ruler)
@@ -303,7 +312,7 @@ async fn post_group(
     JsonBody(body): JsonBody<PostableGroup>,
 ) -> Result<Response, ApiError> {
     current.require(Role::Editor)?;
-    let found = folder_of(&state, &current, &folder).await?;
+    let found = folder_of(&state, &current, &folder, Level::Edit).await?;
     if body.name.is_empty() {
         return Err(ApiError::bad_request("rule group name cannot be empty"));
     }

@@ -10,7 +10,7 @@ use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tandem_dashboards::{
-    CreateFolder, Folder, FolderId, FolderUid, Level, Resource, UpdateFolder, Version,
+    CreateFolder, Folder, FolderId, FolderUid, Level, MoveFolder, Resource, UpdateFolder, Version,
 };
 use tandem_sessions::Role;
 
@@ -36,6 +36,8 @@ pub(crate) fn routes() -> Routes {
         .put("/api/folders/{uid}", update)
         .body(r#"{"title":"Renamed","version":1,"overwrite":false}"#)
         .delete("/api/folders/{uid}", remove)
+        .post("/api/folders/{uid}/move", move_folder)
+        .body(r#"{"parentUid":""}"#)
         .get("/api/folders/id/{id}", get_by_id)
 }
 
@@ -246,6 +248,69 @@ async fn update(
     Ok(Json(folder_json(&state, &folder, Some(level)).await?))
 }
 
+/// The body of `POST /api/folders/:uid/move`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct MoveBody {
+    /// The new parent; missing or empty is the root.
+    #[serde(default)]
+    parent_uid: Option<String>,
+}
+
+/// `POST /api/folders/:uid/move {parentUid}`: moves the folder, with everything in it,
+/// under another folder or to the root. Takes Edit on the folder and on the new parent
+/// (an Editor's role at the root); a cycle or nesting past Grafana's limit is a 400.
+async fn move_folder(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    PathParams(uid): PathParams<String>,
+    JsonBody(body): JsonBody<MoveBody>,
+) -> Result<Json<Value>, ApiError> {
+    current.require(Role::Viewer)?;
+    let uid = FolderUid::from(uid);
+    let subject = subject(&state, &current).await?;
+    let level = require_folder(&state, &subject, org(&current), &uid, Level::Edit).await?;
+    let parent = body
+        .parent_uid
+        .map(|uid| uid.trim().to_owned())
+        .filter(|uid| !uid.is_empty())
+        .map(FolderUid::from);
+    if let Some(parent) = &parent {
+        match state.dashboards.folder(org(&current), parent).await {
+            Ok(_) => {}
+            Err(tandem_dashboards::Error::FolderNotFound) => {
+                return Err(ApiError::bad_request("Parent folder not found"));
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+    require_create(
+        &state,
+        &subject,
+        &current,
+        parent.as_ref(),
+        "folders:create",
+    )
+    .await?;
+    let folder = state
+        .dashboards
+        .move_folder(MoveFolder {
+            org_id: org(&current),
+            uid,
+            parent_uid: parent,
+            user_id: user(&current),
+        })
+        .await
+        .map_err(|err| match err {
+            // The parent went between the check and the move.
+            tandem_dashboards::Error::FolderNotFound => {
+                ApiError::bad_request("Parent folder not found")
+            }
+            other => ApiError::from(other),
+        })?;
+    Ok(Json(folder_json(&state, &folder, Some(level)).await?))
+}
+
 /// `DELETE /api/folders/:uid`: deletes the folder, the folders in it and their dashboards.
 async fn remove(
     State(state): State<AppState>,
@@ -301,6 +366,30 @@ async fn folder_json(
             "parentUid".to_owned(),
             Value::String(parent.as_str().to_owned()),
         );
+        // Grafana's `parents`: the folders above, from the root down to the parent.
+        let chain = state
+            .permissions
+            .folder_chain(folder.org_id, parent)
+            .await?;
+        let mut parents = Vec::with_capacity(chain.len());
+        for uid in chain.iter().rev() {
+            let above = state.dashboards.folder(folder.org_id, uid).await?;
+            let mut entry = json!({
+                "id": above.id.0,
+                "uid": above.uid.as_str(),
+                "orgId": above.org_id.0,
+                "title": above.title,
+                "url": folder_url(state, above.uid.as_str(), &above.title),
+            });
+            if let (Some(up), Some(fields)) = (&above.parent_uid, entry.as_object_mut()) {
+                fields.insert(
+                    "parentUid".to_owned(),
+                    Value::String(up.as_str().to_owned()),
+                );
+            }
+            parents.push(entry);
+        }
+        fields.insert("parents".to_owned(), Value::Array(parents));
     }
     Ok(answer)
 }

@@ -5,3 +5,4 @@ pub(crate) mod dashboards;
 pub(crate) mod folders;
 pub(crate) mod permissions;
 pub(crate) mod search;
+pub(crate) mod snapshots;

@@ -6,6 +6,7 @@ pub(crate) mod login;
 pub(crate) mod orgs;
 pub(crate) mod preferences;
 pub(crate) mod service_accounts;
+pub(crate) mod settings;
 pub(crate) mod stats;
 pub(crate) mod teams;
 pub(crate) mod user;

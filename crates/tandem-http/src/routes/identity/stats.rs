@@ -4,7 +4,7 @@
 //! The counters are Grafana 12.1's names (`stats.AdminStats`). Each is one `COUNT` over the
 //! table that holds the thing; this module reads tables of several domains, which is why it
 //! builds its statements with sea-query rather than through one domain's store: the answer
-//! is a cross-cutting read that no single domain owns. Playlists, snapshots and legacy
+//! is a cross-cutting read that no single domain owns. Playlists and legacy
 //! alerts do not exist in Tandem and count 0; `alerts` counts alert rules, as Grafana 12
 //! does with unified alerting.
 
@@ -82,6 +82,7 @@ async fn count_all(conn: &DatabaseConnection, now: i64) -> Result<Value, DbErr> 
     let stars = count(conn, table("star")).await?;
     let datasources = count(conn, table("data_source")).await?;
     let alerts = count(conn, table("alert_rule")).await?;
+    let snapshots = count(conn, table("dashboard_snapshot")).await?;
     let mut tags = Query::select();
     tags.from(Alias::new("dashboard_tag"));
     let tags = count_distinct(conn, tags, "term").await?;
@@ -91,7 +92,7 @@ async fn count_all(conn: &DatabaseConnection, now: i64) -> Result<Value, DbErr> 
         "orgs": orgs,
         "dashboards": dashboards,
         "folders": folders,
-        "snapshots": 0,
+        "snapshots": snapshots,
         "tags": tags,
         "datasources": datasources,
         "playlists": 0,
