@@ -26,7 +26,7 @@ use sea_orm::{
 };
 use serde_json::{Map, Value};
 use tandem_storage::input::MAX_OFFSET;
-use tandem_storage::{Database, from_ms, now_ms};
+use tandem_storage::{Database, first_row, from_ms, now_ms};
 
 use crate::sql::entity::{
     dashboard, dashboard_provisioning, dashboard_tag, dashboard_version, folder, star,
@@ -1205,7 +1205,7 @@ pub(crate) async fn dashboard_by_uid(
     let select = dashboard::Entity::find()
         .filter(dashboard::Column::OrgId.eq(org.0))
         .filter(dashboard::Column::Uid.eq(uid));
-    let found = select.clone().one(conn).await?;
+    let found = first_row(select.clone(), conn).await?;
     if !for_update || found.is_none() {
         return Ok(found);
     }
@@ -1231,7 +1231,7 @@ pub(crate) async fn folder_by_uid(
     let select = folder::Entity::find()
         .filter(folder::Column::OrgId.eq(org.0))
         .filter(folder::Column::Uid.eq(uid));
-    let found = select.clone().one(conn).await?;
+    let found = first_row(select.clone(), conn).await?;
     if !for_update || found.is_none() {
         return Ok(found);
     }
@@ -1253,7 +1253,7 @@ async fn provisioning_of(
     if for_update {
         select = select.lock_exclusive();
     }
-    select.one(conn).await
+    first_row(select, conn).await
 }
 
 /// How many folders deep `uid` is (1 at the root); `FolderNotFound` when it does not exist.
