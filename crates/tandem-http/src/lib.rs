@@ -199,4 +199,4 @@ fn api_routes() -> (Routes, Routes) {
 }
 
 /// The example query of `/api/search` in the route table.
-const SEARCH_EXAMPLE: &str = "query=a&tag=x&type=dash-db&folderUIDs=f&dashboardUIDs=d&folderIds=0&starred=false&limit=10&page=1";
+const SEARCH_EXAMPLE: &str = "query=a&tag=x&type=dash-db&folderUIDs=f&dashboardUIDs=d&folderIds=0&dashboardIds=1&starred=false&limit=10&page=1";

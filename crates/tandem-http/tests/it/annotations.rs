@@ -276,3 +276,121 @@ tandem_http::cluster_tests!(
         cluster.shutdown().await;
     }
 );
+
+tandem_http::cluster_tests!(
+    annotations_on_a_dashboard_follow_its_permissions,
+    2,
+    |cluster: TestCluster| async move {
+        let (a, b) = (cluster.url(0), cluster.url(1));
+        let ed = create_user(&a, "ed", "ed password").await;
+        create_user(&a, "vic", "vic password").await;
+        as_admin_ok(
+            "POST",
+            &a,
+            "/api/folders",
+            json!({"uid": "closed", "title": "Closed"}),
+        )
+        .await;
+        as_admin_ok(
+            "POST",
+            &a,
+            "/api/dashboards/db",
+            json!({"dashboard": {"uid": "d", "title": "D"}, "folderUid": "closed"}),
+        )
+        .await;
+        // Only ed, a Viewer, may edit what is in the folder; nobody else but Admins sees it.
+        check(
+            &as_admin(
+                "POST",
+                &b,
+                "/api/folders/closed/permissions",
+                json!({"items": [{"userId": ed, "permission": 2}]}),
+            )
+            .await,
+            200,
+            "Folder permissions updated",
+        );
+        let on_dashboard = add(&a, json!({"dashboardUID": "d", "text": "on d"})).await;
+        add(&a, json!({"text": "org wide"})).await;
+        let (ed_auth, vic) = (basic("ed", "ed password"), basic("vic", "vic password"));
+
+        let seen = send("GET", &b, "/api/annotations", &vic, Value::Null).await;
+        let seen: Vec<Value> = seen.json().as_array().cloned().unwrap_or_default();
+        assert_eq!(
+            texts(&seen),
+            ["org wide"],
+            "the dashboard's annotation is hidden"
+        );
+        let one = send(
+            "GET",
+            &b,
+            &format!("/api/annotations/{on_dashboard}"),
+            &vic,
+            Value::Null,
+        )
+        .await;
+        assert_eq!(one.status, 403, "{}", one.text());
+        let refused = send(
+            "POST",
+            &b,
+            "/api/annotations",
+            &vic,
+            json!({"dashboardUID": "d", "text": "x"}),
+        )
+        .await;
+        assert_eq!(refused.status, 403, "{}", refused.text());
+
+        let seen = send("GET", &a, "/api/annotations", &ed_auth, Value::Null).await;
+        let seen: Vec<Value> = seen.json().as_array().cloned().unwrap_or_default();
+        assert_eq!(texts(&seen).len(), 2, "{seen:?}");
+        let added = send(
+            "POST",
+            &b,
+            "/api/annotations",
+            &ed_auth,
+            json!({"dashboardUID": "d", "text": "by ed"}),
+        )
+        .await;
+        assert_eq!(
+            added.status,
+            200,
+            "Edit on the dashboard writes: {}",
+            added.text()
+        );
+        let patched = send(
+            "PATCH",
+            &a,
+            &format!("/api/annotations/{on_dashboard}"),
+            &ed_auth,
+            json!({"text": "changed by ed"}),
+        )
+        .await;
+        assert_eq!(patched.status, 200, "{}", patched.text());
+        let org_wide = send(
+            "POST",
+            &a,
+            "/api/annotations",
+            &ed_auth,
+            json!({"text": "no"}),
+        )
+        .await;
+        assert_eq!(
+            org_wide.status,
+            403,
+            "an org annotation takes an Editor: {}",
+            org_wide.text()
+        );
+        let texts_now: Vec<String> = find(&b, "")
+            .await
+            .iter()
+            .map(|a| a["text"].as_str().unwrap_or("").to_owned())
+            .collect();
+        assert!(
+            texts_now.contains(&"changed by ed".to_owned()),
+            "{texts_now:?}"
+        );
+        assert!(!texts_now.contains(&"no".to_owned()));
+        assert!(!texts_now.contains(&"x".to_owned()));
+        cluster.shutdown().await;
+    }
+);

@@ -57,6 +57,33 @@ tandem_http::cluster_tests!(
         .json();
         assert_eq!(children[0]["uid"], "c", "{children}");
 
+        // Search by the older numeric ids.
+        let saved = as_admin_ok(
+            "POST",
+            &a,
+            "/api/dashboards/db",
+            json!({"dashboard": {"uid": "in-b", "title": "In B"}, "folderUid": "b"}),
+        )
+        .await
+        .json();
+        let id = saved["id"].as_i64().expect("an id");
+        let hits = as_admin_ok(
+            "GET",
+            &b,
+            &format!("/api/search?dashboardIds={id}"),
+            Value::Null,
+        )
+        .await
+        .json();
+        assert_eq!(hits.as_array().map(Vec::len), Some(1), "{hits}");
+        assert_eq!(hits[0]["uid"], "in-b");
+        let none = as_admin_ok("GET", &b, "/api/search?dashboardIds=999999", Value::Null)
+            .await
+            .json();
+        assert_eq!(none, json!([]));
+        let bad = as_admin("GET", &b, "/api/search?dashboardIds=x", Value::Null).await;
+        assert_eq!(bad.status, 400, "{}", bad.text());
+
         // Refused, and nothing moves.
         for (uid, parent, why) in [
             ("a", "c", "into its own subfolder"),

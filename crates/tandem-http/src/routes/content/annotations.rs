@@ -1,7 +1,9 @@
 //! `/api/annotations…`: points and regions of time with text and tags, in Grafana 12.1's
 //! shapes, kept in the shared database so every instance answers the same.
 //!
-//! Viewers read; Editors and Admins add, change and delete. An annotation on a dashboard
+//! An org annotation (on no dashboard): Viewers read, Editors and Admins add, change and
+//! delete. One on a dashboard follows the dashboard's permissions: View reads it (the
+//! others are left out of query answers), Edit writes it. An annotation on a dashboard
 //! names one of the org (`dashboardUID` or `dashboardId`; an unknown one is 404). A query
 //! takes `from`, `to` (milliseconds), `userId`, `dashboardUID`, `dashboardId`, `panelId`,
 //! `limit` (default 100), repeated `tags` (all of them, or any with `matchAny=true`) and
@@ -15,12 +17,14 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tandem_dashboards::{
-    Annotation, AnnotationPatch, AnnotationQuery, DashboardId, DashboardUid, NewAnnotation,
+    Annotation, AnnotationPatch, AnnotationQuery, DashboardId, DashboardUid, Level, NewAnnotation,
+    Subject,
 };
 use tandem_sessions::Role;
 
 use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::routing::Routes;
+use crate::shared::access::{denied, subject};
 use crate::shared::content::{org, user};
 use crate::{ApiError, AppState, CurrentUser};
 
@@ -79,7 +83,7 @@ async fn create(
     current: CurrentUser,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    current.require(Role::Editor)?;
+    current.require(Role::Viewer)?;
     let body = parse(body)?;
     if body
         .text
@@ -95,6 +99,7 @@ async fn create(
         body.dashboard_id,
     )
     .await?;
+    may_write(&state, &current, dashboard_id).await?;
     let created = state
         .annotations
         .create_annotation(NewAnnotation {
@@ -120,8 +125,9 @@ async fn update(
     PathParams(id): PathParams<i64>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    current.require(Role::Editor)?;
+    current.require(Role::Viewer)?;
     let body = parse(body)?;
+    writable(&state, &current, id).await?;
     let patch = AnnotationPatch {
         text: Some(body.text.unwrap_or_default()),
         tags: Some(body.tags.unwrap_or_default()),
@@ -142,8 +148,9 @@ async fn patch(
     PathParams(id): PathParams<i64>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    current.require(Role::Editor)?;
+    current.require(Role::Viewer)?;
     let body = parse(body)?;
+    writable(&state, &current, id).await?;
     let patch = AnnotationPatch {
         text: body.text,
         tags: body.tags,
@@ -163,7 +170,8 @@ async fn remove(
     current: CurrentUser,
     PathParams(id): PathParams<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    current.require(Role::Editor)?;
+    current.require(Role::Viewer)?;
+    writable(&state, &current, id).await?;
     state
         .annotations
         .delete_annotation(org(&current), id)
@@ -181,6 +189,10 @@ async fn get_one(
     let found = state.annotations.get_annotation(org(&current), id).await?;
     let annotation =
         found.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "Annotation not found"))?;
+    let mut access = Access::new(&state, &current).await?;
+    if !access.can_read(&state, annotation.dashboard_id).await? {
+        return Err(denied("annotations:read"));
+    }
     let mut shapes = Shapes::default();
     Ok(Json(shapes.item(&state, &current, annotation).await?))
 }
@@ -243,9 +255,14 @@ async fn find(
         }
     }
     let found = state.annotations.find_annotations(&query).await?;
+    let mut access = Access::new(&state, &current).await?;
     let mut shapes = Shapes::default();
     let mut items = Vec::with_capacity(found.len());
     for annotation in found {
+        // Those on a dashboard the caller may not view are left out.
+        if !access.can_read(&state, annotation.dashboard_id).await? {
+            continue;
+        }
         items.push(shapes.item(&state, &current, annotation).await?);
     }
     Ok(Json(Value::Array(items)))
@@ -276,6 +293,88 @@ async fn tags(
         .map(|tag| json!({"tag": tag.tag, "count": tag.count}))
         .collect();
     Ok(Json(json!({"result": {"tags": tags}})))
+}
+
+/// What the caller may do with annotations: org annotations follow the role (Viewers
+/// read, Editors write), those on a dashboard follow the dashboard's permissions (View
+/// reads, Edit writes), each dashboard looked up once per request.
+struct Access {
+    org_id: tandem_dashboards::OrgId,
+    subject: Subject,
+    levels: HashMap<i64, Option<Level>>,
+}
+
+impl Access {
+    async fn new(state: &AppState, current: &CurrentUser) -> Result<Access, ApiError> {
+        Ok(Access {
+            org_id: org(current),
+            subject: subject(state, current).await?,
+            levels: HashMap::new(),
+        })
+    }
+
+    /// The caller's level on dashboard `id` (`None` when it is gone or they have none).
+    async fn level(&mut self, state: &AppState, id: i64) -> Result<Option<Level>, ApiError> {
+        if let Some(level) = self.levels.get(&id) {
+            return Ok(*level);
+        }
+        let level = match state
+            .dashboards
+            .get_by_id(self.org_id, DashboardId(id))
+            .await
+        {
+            Ok(dashboard) => {
+                state
+                    .permissions
+                    .dashboard_level(&self.subject, &dashboard)
+                    .await?
+            }
+            Err(tandem_dashboards::Error::DashboardNotFound) => None,
+            Err(err) => return Err(err.into()),
+        };
+        self.levels.insert(id, level);
+        Ok(level)
+    }
+
+    async fn can_read(&mut self, state: &AppState, dashboard_id: i64) -> Result<bool, ApiError> {
+        if dashboard_id == 0 || self.subject.is_org_admin() {
+            return Ok(true);
+        }
+        Ok(self.level(state, dashboard_id).await?.is_some())
+    }
+}
+
+/// Refused with 403 unless the caller may write an annotation on `dashboard_id` (0: an
+/// org annotation, which takes an Editor).
+async fn may_write(
+    state: &AppState,
+    current: &CurrentUser,
+    dashboard_id: i64,
+) -> Result<(), ApiError> {
+    if dashboard_id == 0 {
+        return current.require(Role::Editor);
+    }
+    let mut access = Access::new(state, current).await?;
+    if access.subject.is_org_admin()
+        || access
+            .level(state, dashboard_id)
+            .await?
+            .is_some_and(|level| level >= Level::Edit)
+    {
+        Ok(())
+    } else {
+        Err(denied("annotations:write"))
+    }
+}
+
+/// [`may_write`] for the stored annotation `id`; 404 when the org has none.
+async fn writable(state: &AppState, current: &CurrentUser, id: i64) -> Result<(), ApiError> {
+    let found = state
+        .annotations
+        .get_annotation(org(current), id)
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "Annotation not found"))?;
+    may_write(state, current, found.dashboard_id).await
 }
 
 /// The dashboard an annotation is put on: by uid, else by id (0: none); 404 when the

@@ -44,6 +44,29 @@ pub(crate) async fn search(
             }
             "folderUIDs" | "folderUids" | "folderUid" => query.folder_uids.extend(list(&value)),
             "dashboardUIDs" | "dashboardUids" | "dashboardUid" => query.uids.extend(list(&value)),
+            "dashboardIds" | "dashboardId" => {
+                for id in list(&value) {
+                    tandem_storage::input::check_count(
+                        "dashboardIds",
+                        query.uids.len() + 1,
+                        tandem_dashboards::MAX_SEARCH_FILTERS,
+                    )?;
+                    let id: i64 = number(&key, &id)?;
+                    let uid = match state
+                        .dashboards
+                        .get_by_id(org(&current), tandem_dashboards::DashboardId(id))
+                        .await
+                    {
+                        Ok(dashboard) => dashboard.uid.into_string(),
+                        // Matches nothing, as an unknown uid does: no uid has a space.
+                        Err(tandem_dashboards::Error::DashboardNotFound) => {
+                            format!("unknown dashboard {id}")
+                        }
+                        Err(err) => return Err(err.into()),
+                    };
+                    query.uids.push(uid);
+                }
+            }
             "folderIds" | "folderId" => {
                 for id in list(&value) {
                     // Each id is a lookup: the count is bounded before, not after.
