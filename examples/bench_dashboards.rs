@@ -17,7 +17,9 @@
 //!    of 20, titles built from word lists) through the `Dashboards` service, and stars 50.
 //! 2. Search: sequential `GET /api/search` requests from one keep-alive connection with a
 //!    session cookie, the query kinds interleaved round by round, after warm-up rounds;
-//!    prints p50, p99 and max per kind.
+//!    prints p50, p99 and max per kind. Then the same queries as a Viewer whose access
+//!    comes through a team given View on half of the folders (the other half keep no item),
+//!    so the permission filter is in every query.
 //! 3. Saves: 16 concurrent writers, each updating its own dashboard with the version it
 //!    last read (compare-and-swap), first through `POST /api/dashboards/db`, then through
 //!    the `Dashboards` service, then a raw transaction of one `UPDATE` and one `INSERT` of
@@ -34,8 +36,9 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tandem::dashboards::{
-    CreateFolder, DashboardSettings, DashboardUid, Dashboards, FolderRef, FolderUid, HitKind,
-    NoEvents, OrgId, SaveDashboard, SearchQuery, SqlDashboardStore, UserId, Version,
+    BasicRole, CreateFolder, DashboardSettings, DashboardUid, Dashboards, FolderRef, FolderUid,
+    HitKind, NoEvents, OrgId, Permissions, SaveDashboard, SearchAccess, SearchQuery,
+    SqlDashboardStore, Subject, TeamId, UserId, Version,
 };
 use tandem::http::{RunningServer, Server, Settings};
 use tandem::storage::sea_orm::{ConnectionTrait, DbBackend, Statement, Value as SqlValue};
@@ -193,9 +196,49 @@ async fn run(server: &RunningServer, save_seconds: u64, analyze: bool) -> anyhow
         refresh_statistics(&db).await?;
     }
 
+    // Seeding takes minutes: a connection idle that long may have been closed.
+    let mut client = Client::connect(&authority, &cookie).await?;
     let load = load_average();
-    let search = search_latency(&mut client, &dashboards, user, &seeded).await?;
-    print_search(backend, &load, &search);
+    let search = search_latency(&mut client, &dashboards, user, None, &seeded).await?;
+    print_search(backend, "an org Admin", &load, &search);
+
+    // The same queries as a Viewer whose access comes through a team: the team may view
+    // half of the folders, the other half have no item for them at all.
+    let reader = team_reader(&mut client, &seeded).await?;
+    let reader_cookie = login_as(&authority, "reader", "reader password").await?;
+    let mut reader_client = Client::connect(&authority, &reader_cookie).await?;
+    let permissions = Permissions::new(
+        Arc::new(SqlDashboardStore::new(db.clone())),
+        Arc::new(SqlDashboardStore::new(db.clone())),
+    );
+    let folders = permissions
+        .viewable_folders(&reader, ORG)
+        .await?
+        .context("a Viewer has a list of folders")?;
+    ensure!(
+        folders.len() == FOLDERS / 2,
+        "{} viewable folders",
+        folders.len()
+    );
+    let access = SearchAccess {
+        folders,
+        subject: reader.clone(),
+    };
+    let load = load_average();
+    let search = search_latency(
+        &mut reader_client,
+        &dashboards,
+        reader.user,
+        Some(&access),
+        &seeded,
+    )
+    .await?;
+    print_search(
+        backend,
+        "a Viewer seeing half of the folders through a team",
+        &load,
+        &search,
+    );
 
     let writers = save_targets(&dashboards, &seeded, user).await?;
     let load = load_average();
@@ -399,10 +442,52 @@ const KINDS: [Kind; 10] = [
     }),
 ];
 
+/// A Viewer `reader` in a team that may view every other seeded folder; the rest of the
+/// folders keep no item at all (so only Admins see them).
+async fn team_reader(admin: &mut Client, seeded: &Seeded) -> anyhow::Result<Subject> {
+    let created = admin
+        .post_json(
+            "/api/admin/users",
+            json!({"login": "reader", "email": "reader@example.com", "password": "reader password"}),
+        )
+        .await?;
+    let user = created["id"].as_i64().context("a user id")?;
+    let team = admin
+        .post_json("/api/teams", json!({"name": "readers"}))
+        .await?["teamId"]
+        .as_i64()
+        .context("a team id")?;
+    admin
+        .post_json(
+            &format!("/api/teams/{team}/members"),
+            json!({"userId": user}),
+        )
+        .await?;
+    for (i, uid) in seeded.folder_uids.iter().enumerate() {
+        let items = if i % 2 == 0 {
+            json!([{"teamId": team, "permission": 1}])
+        } else {
+            json!([])
+        };
+        admin
+            .post_json(
+                &format!("/api/folders/{uid}/permissions"),
+                json!({ "items": items }),
+            )
+            .await?;
+    }
+    Ok(Subject {
+        user: UserId(user),
+        role: Some(BasicRole::Viewer),
+        teams: vec![TeamId(team)],
+    })
+}
+
 async fn search_latency(
     client: &mut Client,
     dashboards: &Dashboards,
     user: UserId,
+    access: Option<&SearchAccess>,
     seeded: &Seeded,
 ) -> anyhow::Result<Vec<KindResult>> {
     let mut results: Vec<KindResult> = KINDS
@@ -422,7 +507,8 @@ async fn search_latency(
             let (status, body) = client.request("GET", &path, None).await?;
             let took = at.elapsed();
             ensure!(status == 200, "GET {path}: {status} {}", text(&body));
-            let query = search_query(&path, user);
+            let mut query = search_query(&path, user);
+            query.access = access.cloned();
             let at = Instant::now();
             let direct = dashboards.search(query).await?;
             let direct_took = at.elapsed();
@@ -782,9 +868,9 @@ async fn raw_transactions(db: &Database, seconds: u64) -> anyhow::Result<SaveRes
 
 // ---- output
 
-fn print_search(backend: &str, load: &str, results: &[KindResult]) {
+fn print_search(backend: &str, caller: &str, load: &str, results: &[KindResult]) {
     let mut out = format!(
-        "\n{backend}: GET /api/search, {DASHBOARDS} dashboards in {FOLDERS} folders, \
+        "\n{backend}: GET /api/search as {caller}, {DASHBOARDS} dashboards in {FOLDERS} folders, \
          {ROUNDS} sequential samples per kind after {WARMUP_ROUNDS} warm-up rounds; \
          the last column is the same query through `Dashboards::search` (no HTTP, no JSON) \
          (load average before: {load})\n\n\
@@ -910,8 +996,13 @@ async fn drop_scratch(target: Option<&str>, scratch: &str) -> anyhow::Result<()>
 
 /// Logs in as the admin every new instance has and returns the session cookie.
 async fn login(authority: &str) -> anyhow::Result<String> {
+    login_as(authority, "admin", "admin").await
+}
+
+/// Logs in and returns the session cookie.
+async fn login_as(authority: &str, user: &str, password: &str) -> anyhow::Result<String> {
     let mut client = Client::connect(authority, "").await?;
-    let body = json!({"user": "admin", "password": "admin"}).to_string();
+    let body = json!({"user": user, "password": password}).to_string();
     let (status, headers, answer) = client.send("POST", "/login", Some(body)).await?;
     ensure!(status == 200, "login: {status} {}", text(&answer));
     for value in headers.get_all("set-cookie") {
@@ -956,6 +1047,12 @@ impl Client {
     ) -> anyhow::Result<(u16, Bytes)> {
         let (status, _, body) = self.send(method, path, body).await?;
         Ok((status, body))
+    }
+
+    async fn post_json(&mut self, path: &str, body: Value) -> anyhow::Result<Value> {
+        let (status, answer) = self.request("POST", path, Some(body.to_string())).await?;
+        ensure!(status == 200, "POST {path}: {status} {}", text(&answer));
+        Ok(serde_json::from_slice(&answer)?)
     }
 
     async fn get_json(&mut self, path: &str) -> anyhow::Result<Value> {
