@@ -257,7 +257,7 @@ impl SearchQuery {
     }
 }
 
-/// The person with this id: 404 `{"message":"user not found"}` for an unknown id or a
+/// The person with this id: 404 `{"message":"User not found"}` for an unknown id or a
 /// service account.
 pub(crate) async fn person(state: &AppState, id: i64) -> Result<User, ApiError> {
     state
@@ -269,7 +269,14 @@ pub(crate) async fn person(state: &AppState, id: i64) -> Result<User, ApiError> 
         .ok_or_else(user_not_found)
 }
 
-/// Grafana's 404 for a user id or login it does not know.
+/// Grafana 12's 404 for a user id or login it does not know.
 pub(crate) fn user_not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "user not found")
+    ApiError::new(StatusCode::NOT_FOUND, "User not found")
+}
+
+/// The user a `/api/users/:id…` path names: a non-numeric id names nobody, so it is the
+/// same 404 as an unknown one, as Grafana 12 answers.
+pub(crate) async fn person_at(state: &AppState, id: &str) -> Result<User, ApiError> {
+    let id: i64 = id.trim().parse().map_err(|_| user_not_found())?;
+    person(state, id).await
 }

@@ -14,7 +14,7 @@ use tandem_sessions::{Error, Org, OrgId, OrgUser, Paging, Role, User, UserId};
 
 use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::routing::Routes;
-use crate::shared::identity::{self as dto, SearchQuery};
+use crate::shared::identity::{self as dto, SearchQuery, user_not_found};
 use crate::{ApiError, AppState, CurrentUser};
 
 /// The routes of this area; every one is behind authentication.
@@ -336,10 +336,6 @@ async fn org_remove_user(
 
 fn org_not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "Organization not found")
-}
-
-fn user_not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "User not found")
 }
 
 /// Grafana's roles; `None` (no basic role) does not exist in Tandem.

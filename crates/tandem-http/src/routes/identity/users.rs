@@ -13,7 +13,7 @@ use tandem_sessions::{Paging, UserFilter};
 use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::routing::Routes;
 use crate::shared::identity as dto;
-use crate::shared::identity::{ProfileBody, person, update_error, user_not_found};
+use crate::shared::identity::{ProfileBody, person, person_at, update_error, user_not_found};
 use crate::{ApiError, AppState, CurrentUser};
 
 /// The routes of the user directory; every one is behind authentication.
@@ -138,10 +138,10 @@ async fn lookup(
 async fn get_user(
     State(state): State<AppState>,
     current: CurrentUser,
-    PathParams(id): PathParams<i64>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<Value>, ApiError> {
     current.require_server_admin()?;
-    let user = person(&state, id).await?;
+    let user = person_at(&state, &id).await?;
     Ok(Json(dto::user_profile(&user)))
 }
 
@@ -149,11 +149,11 @@ async fn get_user(
 async fn update(
     State(state): State<AppState>,
     current: CurrentUser,
-    PathParams(id): PathParams<i64>,
+    PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody<ProfileBody>,
 ) -> Result<Json<Value>, ApiError> {
     current.require_server_admin()?;
-    let user = person(&state, id).await?;
+    let user = person_at(&state, &id).await?;
     let update = body.into_update()?;
     state
         .identity
@@ -169,10 +169,10 @@ async fn update(
 async fn teams(
     State(state): State<AppState>,
     current: CurrentUser,
-    PathParams(id): PathParams<i64>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<Value>, ApiError> {
     current.require_server_admin()?;
-    let user = person(&state, id).await?;
+    let user = person_at(&state, &id).await?;
     let teams = state
         .identity
         .store()
@@ -185,10 +185,10 @@ async fn teams(
 async fn orgs(
     State(state): State<AppState>,
     current: CurrentUser,
-    PathParams(id): PathParams<i64>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<Value>, ApiError> {
     current.require_server_admin()?;
-    let user = person(&state, id).await?;
+    let user = person_at(&state, &id).await?;
     let orgs = state.identity.store().user_orgs(user.id).await?;
     Ok(Json(
         orgs.iter()

@@ -1,0 +1,151 @@
+"""A grafana-backup 1.4.x round trip between two Tandem clusters of two instances each.
+
+Usage: grafana_backup.py SRC_A SRC_B DST_A DST_B ADMIN_PASSWORD GRAFANA_BACKUP_BIN WORKDIR
+
+Seeds nested folders with permissions, dashboards with versions, a team with a member and
+users through SRC_A; runs `grafana-backup save` against SRC_B (the other instance of the
+same database); runs `grafana-backup restore` of that archive against the empty DST_A; then
+compares what SRC_B and DST_B answer: folders with their parents and own permissions (users
+and teams named by login and name, since ids may differ), dashboards in their folders with
+their titles, teams, their members, and users. Exits non-zero on any difference.
+"""
+
+import base64
+import glob
+import json
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+SRC_A, SRC_B, DST_A, DST_B, PASSWORD, BACKUP_BIN, WORKDIR = sys.argv[1:8]
+AUTH = "Basic " + base64.b64encode(f"admin:{PASSWORD}".encode()).decode()
+
+
+def call(base, method, path, body=None, expect=200):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(base + path, data=data, method=method)
+    request.add_header("Authorization", AUTH)
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status, text = response.status, response.read().decode()
+    except urllib.error.HTTPError as err:
+        status, text = err.code, err.read().decode()
+    if status != expect:
+        sys.exit(f"{method} {path} on {base}: {status} {text}")
+    return json.loads(text) if text else None
+
+
+def seed(base):
+    users = {}
+    for login in ["bob", "carol"]:
+        created = call(base, "POST", "/api/admin/users", {
+            "login": login, "email": f"{login}@example.com", "password": f"{login}-password-1",
+        })
+        users[login] = created["id"]
+    team = call(base, "POST", "/api/teams", {"name": "ops"})["teamId"]
+    call(base, "POST", f"/api/teams/{team}/members", {"userId": users["bob"]})
+    call(base, "POST", "/api/folders", {"uid": "top", "title": "Top"})
+    call(base, "POST", "/api/folders", {"uid": "sub", "title": "Sub", "parentUid": "top"})
+    call(base, "POST", "/api/folders", {"uid": "deep", "title": "Deep", "parentUid": "sub"})
+    call(base, "POST", "/api/folders", {"uid": "other", "title": "Other"})
+    call(base, "POST", "/api/folders/top/permissions", {"items": [
+        {"teamId": team, "permission": 2},
+        {"userId": users["carol"], "permission": 4},
+        {"role": "Viewer", "permission": 1},
+    ]})
+    call(base, "POST", "/api/folders/other/permissions", {"items": [
+        {"userId": users["bob"], "permission": 1},
+    ]})
+    for uid, title, folder in [("d1", "In Sub", "sub"), ("d2", "At the root", ""),
+                               ("d3", "Deep down", "deep")]:
+        saved = call(base, "POST", "/api/dashboards/db", {
+            "dashboard": {"uid": uid, "title": title, "panels": []}, "folderUid": folder,
+        })
+        for version in range(2, 4):
+            saved = call(base, "POST", "/api/dashboards/db", {
+                "dashboard": {"uid": uid, "title": title, "version": saved["version"],
+                              "panels": [{"id": version, "type": "text"}]},
+                "folderUid": folder,
+            })
+
+
+def backup(base, *args):
+    env = dict(os.environ, GRAFANA_URL=base, GRAFANA_HEADERS=f"Authorization:{AUTH}",
+               GRAFANA_ADMIN_ACCOUNT="admin", GRAFANA_ADMIN_PASSWORD=PASSWORD,
+               BACKUP_DIR=os.path.join(WORKDIR, "backup"), DEBUG="false")
+    done = subprocess.run([BACKUP_BIN, *args], env=env, cwd=WORKDIR, capture_output=True,
+                          text=True, timeout=300)
+    log = os.path.join(WORKDIR, f"grafana-backup-{args[0]}.log")
+    with open(log, "w") as out:
+        out.write(done.stdout + done.stderr)
+    if done.returncode != 0:
+        sys.exit(f"grafana-backup {' '.join(args)} exited {done.returncode}; see {log}:\n"
+                 + (done.stdout + done.stderr)[-3000:])
+
+
+def picture(base):
+    """What the comparison looks at, with ids replaced by names."""
+    logins = {u["id"]: u["login"] for u in call(base, "GET", "/api/users")}
+    teams = call(base, "GET", "/api/teams/search")["teams"]
+    team_names = {t["id"]: t["name"] for t in teams}
+    folders = {}
+    for hit in call(base, "GET", "/api/search?type=dash-folder"):
+        folder = call(base, "GET", f"/api/folders/{hit['uid']}")
+        own = sorted(
+            (f"user:{logins.get(i['userId'], i['userId'])}" if i["userId"] else
+             f"team:{team_names.get(i['teamId'], i['teamId'])}" if i["teamId"] else
+             f"role:{i.get('role')}", i["permission"])
+            for i in call(base, "GET", f"/api/folders/{hit['uid']}/permissions")
+            if not i["inherited"] and i["userId"] != 1  # the admin who made them
+        )
+        folders[hit["uid"]] = (folder["title"], folder.get("parentUid"), own)
+    dashboards = {}
+    for hit in call(base, "GET", "/api/search?type=dash-db"):
+        found = call(base, "GET", f"/api/dashboards/uid/{hit['uid']}")
+        dashboards[hit["uid"]] = (found["dashboard"]["title"], found["meta"]["folderUid"],
+                                  found["dashboard"].get("panels"))
+    members = {
+        t["name"]: sorted(m["login"] for m in call(base, "GET", f"/api/teams/{t['id']}/members")
+                          if m["login"] != "admin")
+        for t in teams
+    }
+    return {
+        "folders": folders,
+        "dashboards": dashboards,
+        "teams": sorted(team_names.values()),
+        "members": members,
+        "users": sorted(logins.values()),
+    }
+
+
+def main():
+    seed(SRC_A)
+    source = picture(SRC_B)
+    assert source["folders"]["deep"][1] == "sub", source["folders"]
+    assert len(source["dashboards"]) == 3, source["dashboards"]
+    backup(SRC_B, "save")
+    archives = glob.glob(os.path.join(WORKDIR, "backup", "*.tar.gz"))
+    if len(archives) != 1:
+        sys.exit(f"expected one archive, found {archives}")
+    print(f"grafana-backup: saved {os.path.basename(archives[0])} through the second instance")
+    backup(DST_A, "restore", archives[0])
+    restored = picture(DST_B)
+    failed = False
+    for part in source:
+        if source[part] != restored[part]:
+            failed = True
+            print(f"grafana-backup: {part} differ after the round trip:\n"
+                  f"  source:   {source[part]}\n  restored: {restored[part]}", file=sys.stderr)
+    if failed:
+        sys.exit(1)
+    print(f"grafana-backup: restored through another cluster and compared: "
+          f"{len(source['folders'])} folders with parents and permissions, "
+          f"{len(source['dashboards'])} dashboards, {len(source['teams'])} team, "
+          f"{len(source['users'])} users")
+
+
+if __name__ == "__main__":
+    main()
