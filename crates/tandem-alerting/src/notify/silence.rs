@@ -246,6 +246,121 @@ pub fn format_time(ms: i64) -> String {
     }
 }
 
+/// Parses one matcher in Alertmanager's text form (`name="value"`, `name=~"regex"`,
+/// `name!=value`, `name!~"regex"`), as the `filter` query parameters of its API carry
+/// them; a quoted value may escape `"`, `\\` and newlines (`\\n`) with a backslash.
+pub fn parse_matcher(text: &str) -> Result<SilenceMatcher> {
+    let bad = |why: &str| {
+        Error::BadRequest(format!(
+            "bad matcher format: {why}: {:?}",
+            text.chars().take(100).collect::<String>()
+        ))
+    };
+    let text = text.trim();
+    let name_len = text
+        .char_indices()
+        .find(|&(i, c)| {
+            !(c.is_ascii_alphabetic() || c == '_' || c == ':' || (i > 0 && c.is_ascii_digit()))
+        })
+        .map_or(text.len(), |(i, _)| i);
+    let (name, rest) = text.split_at(name_len);
+    if name.is_empty() {
+        return Err(bad("no label name"));
+    }
+    let rest = rest.trim_start();
+    let (is_regex, is_equal, rest) = if let Some(r) = rest.strip_prefix("=~") {
+        (true, true, r)
+    } else if let Some(r) = rest.strip_prefix("!=") {
+        (false, false, r)
+    } else if let Some(r) = rest.strip_prefix("!~") {
+        (true, false, r)
+    } else if let Some(r) = rest.strip_prefix('=') {
+        (false, true, r)
+    } else {
+        return Err(bad("no operator"));
+    };
+    let raw = rest.trim();
+    let raw = match raw.strip_prefix('"') {
+        Some(inner) => match inner.strip_suffix('"') {
+            Some(inner) if !inner.ends_with('\\') || inner.ends_with("\\\\") => inner,
+            _ => return Err(bad("unterminated quote")),
+        },
+        None => raw,
+    };
+    let mut value = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some('n') => value.push('\n'),
+                Some(e @ ('"' | '\\')) => value.push(e),
+                Some(other) => {
+                    value.push('\\');
+                    value.push(other);
+                }
+                None => value.push('\\'),
+            },
+            '"' => return Err(bad("unescaped double quote")),
+            c => value.push(c),
+        }
+    }
+    Ok(SilenceMatcher {
+        name: name.to_owned(),
+        value,
+        is_regex,
+        is_equal,
+    })
+}
+
+/// Compiles the `filter` values of a request (at most [`MAX_SILENCE_MATCHERS`]).
+pub fn parse_filter<'a>(values: impl Iterator<Item = &'a str>) -> Result<Vec<Matcher>> {
+    let mut out = Vec::new();
+    for text in values {
+        check_count("filter", out.len() + 1, MAX_SILENCE_MATCHERS)?;
+        check_bounded_text("filter", text, MAX_MATCHER_VALUE_LEN)?;
+        let m = parse_matcher(text)?;
+        if m.is_regex {
+            check_bounded_text("filter", &m.value, MAX_MATCHER_REGEX_LEN)?;
+        }
+        out.push(
+            m.compile()
+                .map_err(|err| Error::BadRequest(format!("bad matcher format: {err}")))?,
+        );
+    }
+    Ok(out)
+}
+
+/// Whether `silence` passes a `filter` of `GET silences`, as Alertmanager decides it: each
+/// filter matcher matches the value of the silence's matcher of the same name (the empty
+/// string when it has none).
+pub fn silence_matches_filter(silence: &Silence, filter: &[Matcher]) -> bool {
+    let values: Labels = silence
+        .matchers
+        .iter()
+        .map(|m| (m.name.clone(), m.value.clone()))
+        .collect();
+    filter.iter().all(|f| f.matches(&values))
+}
+
+/// Sorts as Alertmanager answers `GET silences`: active ones first by end, then pending
+/// ones by start, then expired ones, the latest ended first.
+pub fn sort_silences(silences: &mut [Silence]) {
+    let rank = |s: SilenceState| match s {
+        SilenceState::Active => 0,
+        SilenceState::Pending => 1,
+        SilenceState::Expired => 2,
+    };
+    silences.sort_by(|a, b| {
+        rank(a.state)
+            .cmp(&rank(b.state))
+            .then_with(|| match a.state {
+                SilenceState::Active => a.ends_at.cmp(&b.ends_at),
+                SilenceState::Pending => a.starts_at.cmp(&b.starts_at),
+                SilenceState::Expired => b.ends_at.cmp(&a.ends_at),
+            })
+    });
+}
+
 /// The active silences of an org, compiled, for muting and for `silencedBy`.
 #[derive(Clone, Debug, Default)]
 pub struct Silencer {
@@ -400,6 +515,39 @@ mod tests {
         assert!(parse_time("t", "yesterday").is_err());
         let ms = parse_time("t", "2026-12-03T06:00:00.123Z").unwrap();
         assert_eq!(format_time(ms), "2026-12-03T06:00:00.123Z");
+    }
+
+    #[test]
+    fn text_matchers_parse_as_alertmanager_parses_them() {
+        let p = |t: &str| parse_matcher(t).unwrap();
+        assert_eq!(p(r#"alertname="x""#), m("alertname", "x", false, true));
+        assert_eq!(p(r#" team =~ "d.*" "#), m("team", "d.*", true, true));
+        assert_eq!(p("env!=prod"), m("env", "prod", false, false));
+        assert_eq!(p(r#"a!~"b|c""#), m("a", "b|c", true, false));
+        assert_eq!(
+            p(r#"a="say \"hi\"\n""#),
+            m("a", "say \"hi\"\n", false, true)
+        );
+        assert_eq!(p(r#"a="""#), m("a", "", false, true));
+        for bad in ["", "=x", "a", r#"a="x"#, r#"a=x"y"#, "1a=b", r#"a="x\""#] {
+            assert!(parse_matcher(bad).is_err(), "{bad}");
+        }
+        let filter = parse_filter([r#"team="db""#].into_iter()).unwrap();
+        let mut s = Silence {
+            id: String::new(),
+            org_id: OrgId(1),
+            matchers: vec![m("team", "db", false, true)],
+            starts_at: 0,
+            ends_at: 1,
+            updated_at: 0,
+            created_by: String::new(),
+            comment: String::new(),
+            state: SilenceState::Active,
+        };
+        assert!(silence_matches_filter(&s, &filter));
+        s.matchers = vec![m("team", "web", false, true)];
+        assert!(!silence_matches_filter(&s, &filter));
+        assert!(parse_filter(std::iter::repeat_n("a=b", 101)).is_err());
     }
 
     #[test]
