@@ -253,4 +253,7 @@ pub trait NotificationStore: Send + Sync {
     /// The silences of every org that are active by the database's clock: what the
     /// dispatcher reads at every pass.
     async fn active_silences(&self) -> Result<Vec<Silence>>;
+    /// Deletes the silences that expired more than `age_ms` ago (database clock), as
+    /// Alertmanager drops them after its retention.
+    async fn purge_silences(&self, age_ms: i64) -> Result<u64>;
 }

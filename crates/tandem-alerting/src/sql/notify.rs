@@ -692,6 +692,15 @@ impl NotificationStore for SqlNotificationStore {
     async fn active_silences(&self) -> Result<Vec<Silence>> {
         self.active_silences_sql().await
     }
+
+    async fn purge_silences(&self, age_ms: i64) -> Result<u64> {
+        let now = self.now();
+        self.execute(
+            &format!("DELETE FROM alert_silence WHERE ends_at < {now} - ?"),
+            vec![Value::from(age_ms)],
+        )
+        .await
+    }
 }
 
 fn document_from_row(row: &QueryResult) -> Result<NamedDocument> {

@@ -19,6 +19,7 @@ pub async fn all(stores: Vec<Arc<dyn NotificationStore>>, org: OrgId) {
     silences_are_shared_and_stateful(&stores, org).await;
     updates_follow_alertmanager(&stores, org).await;
     bad_silences_write_nothing(&stores, org).await;
+    expired_silences_are_purged_after_the_retention(&stores, org).await;
 }
 
 /// A matcher `name="value"`.
@@ -248,4 +249,37 @@ async fn bad_silences_write_nothing(stores: &[Arc<dyn NotificationStore>], org: 
             .is_client_error()
     );
     assert!(a.silences(org).await.unwrap().is_empty());
+}
+
+async fn expired_silences_are_purged_after_the_retention(
+    stores: &[Arc<dyn NotificationStore>],
+    org: OrgId,
+) {
+    let org = OrgId(org.0 + 30);
+    let (a, b) = (&stores[0], &stores[1]);
+    let now = tandem_storage::now_ms();
+    let old = a
+        .set_silence(org, &silence(vec![equal("team", "old")], now, now + HOUR))
+        .await
+        .unwrap();
+    let kept = a
+        .set_silence(org, &silence(vec![equal("team", "kept")], now, now + HOUR))
+        .await
+        .unwrap();
+    a.expire_silence(org, &old).await.unwrap();
+    assert_eq!(
+        b.purge_silences(HOUR).await.unwrap(),
+        0,
+        "too recently expired"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(b.purge_silences(100).await.unwrap() >= 1);
+    let left: Vec<String> = a
+        .silences(org)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(left, vec![kept], "an active silence stays");
 }
