@@ -31,6 +31,7 @@ mod m20261202_000009_notifications;
 mod m20261202_000010_alerting_holders;
 mod m20261202_000011_notification_log_retention;
 mod m20261202_000012_preferences_annotations;
+mod m20261203_000013_silences;
 mod m20261203_000014_permissions;
 mod m20261203_000015_snapshots;
 
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000010_alerting_holders::Migration),
             Box::new(m20261202_000011_notification_log_retention::Migration),
             Box::new(m20261202_000012_preferences_annotations::Migration),
+            Box::new(m20261203_000013_silences::Migration),
             Box::new(m20261203_000014_permissions::Migration),
             Box::new(m20261203_000015_snapshots::Migration),
         ]

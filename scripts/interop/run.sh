@@ -4,12 +4,14 @@
 # and runs scripts/interop/grafana_client_identity.py, then
 # scripts/interop/grafana_client_dashboards.py, grafana_client_alerting.py and (with a private
 # Prometheus) grafana_client_datasources.py, against both from a throwaway virtualenv
-# (all must pass). Then, for Grafana Live, a pair of instances per HA engine (Redis at
-# $TANDEM_TEST_REDIS_URL, default redis://127.0.0.1:6379, and PostgreSQL's own) runs
-# scripts/interop/live_sdks.py with centrifuge-python and the centrifuge npm SDK
-# (scripts/interop/node, installed with `npm ci`). Everything it made (servers, database,
-# virtualenv, Live's Redis keys) is removed on exit; any failure, including a server that
-# does not exit 0 on SIGTERM, makes it exit non-zero.
+# (all must pass), and scripts/interop/amtool_check.py with Alertmanager's own `amtool`
+# (Debian's prometheus-alertmanager) against Alertmanager's v2 API of both. Then, for
+# Grafana Live, a pair of instances per HA engine (Redis at $TANDEM_TEST_REDIS_URL, default
+# redis://127.0.0.1:6379, and PostgreSQL's own) runs scripts/interop/live_sdks.py with
+# centrifuge-python and the centrifuge npm SDK (scripts/interop/node, installed with
+# `npm ci`). Everything it made (servers, database, virtualenv, Live's Redis keys) is
+# removed on exit; any failure, including a server that does not exit 0 on SIGTERM, makes it
+# exit non-zero.
 # PostgreSQL admin URL: $TANDEM_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -212,6 +214,10 @@ step "running grafana_client_dashboards.py against A and B"
 
 step "running grafana_client_alerting.py against A and B"
 "$tmp/venv/bin/python" scripts/interop/grafana_client_alerting.py "${urls[0]}" "${urls[1]}" "$admin_password"
+
+command -v amtool >/dev/null || { step "amtool is not installed (Debian's prometheus-alertmanager package)" >&2; exit 1; }
+step "running amtool_check.py ($(amtool --version 2>&1 | head -1)) against A and B"
+"$tmp/venv/bin/python" scripts/interop/amtool_check.py "${urls[0]}" "${urls[1]}" "$admin_password"
 
 start_prometheus
 step "running grafana_client_datasources.py against A and B, with the Prometheus at $prometheus_url"

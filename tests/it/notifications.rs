@@ -1,6 +1,8 @@
 //! Notifications with real `tandem-server` processes: three instances, alert groups firing,
 //! a webhook receiver started by the test that answers 500 until the instance holding the
 //! claims is SIGKILLed (or SIGSTOPped for 10 s); a survivor delivers each group once.
+//! And a silence made through one process mutes what another sends, until it is expired
+//! through that other one.
 //!
 //! The runs use 1 s rule intervals and `group_wait`, and the default claim timeout (2 s).
 
@@ -260,5 +262,99 @@ tandem::storage::backend_tests!(
             counts.values().all(|n| *n == 1),
             "a group was delivered twice: {counts:?}"
         );
+    }
+);
+
+/// The groups delivered (status 200) whose key names `alertname`.
+fn delivered_for(log: &Log, alertname: &str) -> usize {
+    let needle = format!("alertname=\"{alertname}\"");
+    log.lock()
+        .unwrap()
+        .iter()
+        .filter(|(key, status, _)| *status == 200 && key.contains(&needle))
+        .count()
+}
+
+tandem::storage::backend_tests!(
+    a_silence_made_on_one_process_mutes_the_others_until_it_expires,
+    |test: TestDatabase| async move {
+        let fail = Arc::new(AtomicBool::new(false));
+        let (hook, log) = receiver(fail).await;
+        let mut processes: Vec<_> = (0..2).map(|i| spawn(&test, &format!("s{i}"))).collect();
+        for p in &mut processes {
+            p.wait_healthy(START_DEADLINE).await;
+        }
+        let (a, b) = (processes[0].url(), processes[1].url());
+        let r = call(
+            &a,
+            "POST",
+            "/api/v1/provisioning/contact-points",
+            json!({"name": "hook", "type": "webhook", "settings": {"url": hook}}),
+        )
+        .await;
+        assert_eq!(r.status, 202, "{}", r.text());
+        let r = call(&a, "PUT", "/api/v1/provisioning/policies", json!({"receiver": "hook", "group_by": ["alertname"], "group_wait": "1s", "group_interval": "1s", "repeat_interval": "1h"})).await;
+        assert_eq!(r.status, 202, "{}", r.text());
+        // Made through A's Alertmanager API; only B's dispatcher runs once the rules fire.
+        let r = call(&a, "POST", "/api/alertmanager/grafana/api/v2/silences", json!({
+            "matchers": [{"name": "alertname", "value": "Rule 0", "isRegex": false, "isEqual": true}],
+            "startsAt": "2020-01-01T00:00:00Z", "endsAt": "2099-01-01T00:00:00Z",
+            "createdBy": "test", "comment": "muted"})).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let id = r.json()["silenceID"].as_str().unwrap().to_owned();
+        processes[0].kill().await;
+        let r = call(
+            &b,
+            "POST",
+            "/api/folders",
+            json!({"uid": "alerts", "title": "Alerts"}),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let rules: Vec<Value> = (0..2)
+            .map(|i| {
+                json!({"grafana_alert": {"title": format!("Rule {i}"), "condition": "A", "data": [
+                {"refId": "A", "relativeTimeRange": {"from": 0, "to": 0}, "datasourceUid": "__expr__",
+                 "model": {"type": "math", "expression": "1"}}]}, "for": "0s"})
+            })
+            .collect();
+        let r = call(
+            &b,
+            "POST",
+            "/api/ruler/grafana/api/v1/rules/alerts",
+            json!({"name": "muted", "interval": "1s", "rules": rules}),
+        )
+        .await;
+        assert_eq!(r.status, 202, "{}", r.text());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while delivered_for(&log, "Rule 1") == 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "Rule 1 was not notified"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Many evaluations and plan passes later, the silenced group is still not sent.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(delivered_for(&log, "Rule 0"), 0, "the silence mutes B");
+        let r = call(
+            &b,
+            "DELETE",
+            &format!("/api/alertmanager/grafana/api/v2/silence/{id}"),
+            json!(null),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        while delivered_for(&log, "Rule 0") == 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "Rule 0 was not notified after its silence expired"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(delivered_for(&log, "Rule 0"), 1);
+        assert_eq!(delivered_for(&log, "Rule 1"), 1);
     }
 );

@@ -92,6 +92,9 @@ pub enum Error {
     /// A notification resource conflicts with another or is still used (409).
     #[error("{0}")]
     NotificationConflict(String),
+    /// No silence with this id in the org (404, Alertmanager's message).
+    #[error("silence not found")]
+    SilenceNotFound,
     /// The metrics could not be registered.
     #[error("cannot register the alerting metrics: {0}")]
     Metrics(#[from] prometheus::Error),

@@ -1,5 +1,5 @@
 //! Label matchers as Alertmanager writes them in JSON (`{"name","value","isRegex",
-//! "isEqual"}`), for the `matcher` filter of the Prometheus-style API (and, later, silences).
+//! "isEqual"}`), for the `matcher` filter of the Prometheus-style API and for silences.
 
 use serde::Deserialize;
 
@@ -46,28 +46,38 @@ impl Matcher {
     pub fn from_json(text: &str) -> Result<Matcher> {
         let raw: Raw = serde_json::from_str(text)
             .map_err(|err| Error::BadRequest(format!("bad matcher: {err}")))?;
-        if raw.name.is_empty() {
-            return Err(Error::BadRequest(
-                "bad matcher: the name cannot be blank".to_owned(),
-            ));
+        Matcher::new(&raw.name, &raw.value, raw.is_regex, raw.is_equal)
+            .map_err(|err| Error::BadRequest(format!("bad matcher: {err}")))
+    }
+
+    /// A matcher of `name` against `value` (a regular expression when `is_regex`, anchored
+    /// as Alertmanager's are; negated unless `is_equal`).
+    pub fn new(name: &str, value: &str, is_regex: bool, is_equal: bool) -> Result<Matcher> {
+        if name.is_empty() {
+            return Err(Error::BadRequest("the name cannot be blank".to_owned()));
         }
         let compile = |value: &str| {
             regex::RegexBuilder::new(&format!("^(?:{value})$"))
                 .size_limit(MAX_REGEX_BYTES)
                 .build()
-                .map_err(|err| Error::BadRequest(format!("bad matcher: {err}")))
+                .map_err(|err| Error::BadRequest(format!("invalid regular expression: {err}")))
         };
-        let kind = match (raw.is_regex, raw.is_equal) {
+        let kind = match (is_regex, is_equal) {
             (false, true) => Kind::Equal,
             (false, false) => Kind::NotEqual,
-            (true, true) => Kind::Regex(compile(&raw.value)?),
-            (true, false) => Kind::NotRegex(compile(&raw.value)?),
+            (true, true) => Kind::Regex(compile(value)?),
+            (true, false) => Kind::NotRegex(compile(value)?),
         };
         Ok(Matcher {
-            name: raw.name,
-            value: raw.value,
+            name: name.to_owned(),
+            value: value.to_owned(),
             kind,
         })
+    }
+
+    /// Whether an absent label (the empty string) satisfies it.
+    pub fn matches_empty(&self) -> bool {
+        self.matches(&Labels::new())
     }
 
     /// Whether `labels` satisfy it (a missing label is the empty string).

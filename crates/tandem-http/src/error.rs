@@ -227,9 +227,10 @@ impl From<tandem_alerting::Error> for ApiError {
             | E::UidTaken
             | E::ProvisionedGroup(_)
             | E::Input(_) => StatusCode::BAD_REQUEST,
-            E::RuleNotFound | E::GroupNotFound | E::NotificationNotFound(_) => {
-                StatusCode::NOT_FOUND
-            }
+            E::RuleNotFound
+            | E::GroupNotFound
+            | E::NotificationNotFound(_)
+            | E::SilenceNotFound => StatusCode::NOT_FOUND,
             E::NotificationConflict(_) => StatusCode::CONFLICT,
             E::VersionMismatch | E::ProvenanceChange { .. } | E::ProvenanceMismatch { .. } => {
                 StatusCode::CONFLICT

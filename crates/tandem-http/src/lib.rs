@@ -134,7 +134,7 @@ pub fn route_table() -> Vec<RouteSpec> {
 /// The routes that answer without authentication, and those that need it.
 fn api_routes() -> (Routes, Routes) {
     use crate::routes::alerting::{
-        notifications, prometheus, provisioning as alert_provisioning, ruler,
+        alertmanager, notifications, prometheus, provisioning as alert_provisioning, ruler,
     };
     use crate::routes::content::{
         annotations, dashboards, folders, permissions, search, snapshots,
@@ -189,7 +189,8 @@ fn api_routes() -> (Routes, Routes) {
             alert_provisioning::routes()
                 .merge(ruler::routes())
                 .merge(prometheus::routes())
-                .merge(notifications::routes()),
+                .merge(notifications::routes())
+                .merge(alertmanager::routes()),
         )
         .get("/api/search", search::search)
         .query(SEARCH_EXAMPLE)

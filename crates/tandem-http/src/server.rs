@@ -184,10 +184,15 @@ impl Server {
                 let log = log.clone();
                 async move {
                     use tandem_alerting::notify::store::NotificationStore;
-                    log.purge_log(retention_ms).await.map_err(|err| match err {
+                    let to_storage = |err| match err {
                         tandem_alerting::Error::Storage(err) => err,
                         other => tandem_storage::Error::InvalidArgument(other.to_string()),
-                    })
+                    };
+                    // Expired silences go after the same retention (Alertmanager's
+                    // default for both is 120 hours).
+                    let entries = log.purge_log(retention_ms).await.map_err(to_storage)?;
+                    let silences = log.purge_silences(retention_ms).await.map_err(to_storage)?;
+                    Ok(entries.saturating_add(silences))
                 }
             },
         );

@@ -10,6 +10,10 @@
 //! expired unsent. A holder renews its lease while it sends and retries, and checks it
 //! (the fence) before every attempt, so an instance that stalled past its lease sends
 //! nothing afterwards.
+//!
+//! Alerts that an active silence of their org matches are left out of every notification;
+//! the silences are read from the shared database at every plan pass, so a silence made
+//! through any instance mutes the next flush of all of them.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -23,6 +27,7 @@ use crate::notify::contact::ContactPoint;
 use crate::notify::email::{SmtpSettings, email_body, send_email};
 use crate::notify::payload::{Notification, NotifiedAlert, webhook_body};
 use crate::notify::policy::CompiledRoute;
+use crate::notify::silence::Silencer;
 use crate::notify::store::{
     Claim, ClaimStatus, DocumentKind, FlushPlan, NewGroup, NotificationStore, PlannedNotification,
 };
@@ -232,6 +237,9 @@ async fn plan_pass(
 ) -> crate::Result<Vec<Claim>> {
     let instances = alerts.list_instances(None).await?;
     let (db_now, rows) = shared.store.groups().await?;
+    // Read at every pass from the shared database: a silence made through any instance
+    // mutes the next flush of every instance.
+    let silencer = Silencer::new(&shared.store.active_silences().await?);
     let mut orgs: BTreeMap<OrgId, OrgConfig> = BTreeMap::new();
     let wanted: HashSet<OrgId> = instances
         .iter()
@@ -343,7 +351,7 @@ async fn plan_pass(
             continue;
         }
         let sent: HashSet<&str> = row.sent_firing.iter().map(String::as_str).collect();
-        let mut firing: Vec<&AlertInstance> = group
+        let mut firing_all: Vec<&AlertInstance> = group
             .map(|g| {
                 g.alerts
                     .iter()
@@ -352,21 +360,41 @@ async fn plan_pass(
                     .collect()
             })
             .unwrap_or_default();
-        firing.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
-        firing.dedup_by(|a, b| a.fingerprint == b.fingerprint);
+        firing_all.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
+        firing_all.dedup_by(|a, b| a.fingerprint == b.fingerprint);
+        // Silenced alerts are left out of the notification (Alertmanager's mute stage), but
+        // a silenced alert that was already notified still counts as notified, so the end of
+        // its silence alone sends nothing before `repeat_interval`, as in Alertmanager.
+        let silenced = |a: &AlertInstance| silencer.mutes(a.org_id, &a.labels);
+        let firing: Vec<&AlertInstance> = firing_all
+            .iter()
+            .copied()
+            .filter(|a| !silenced(a))
+            .collect();
         let resolved: Vec<&AlertInstance> = group
             .map(|g| {
                 g.alerts
                     .iter()
                     .copied()
-                    .filter(|a| is_resolved(a) && sent.contains(a.fingerprint.as_str()))
+                    .filter(|a| {
+                        is_resolved(a) && sent.contains(a.fingerprint.as_str()) && !silenced(a)
+                    })
                     .collect()
             })
             .unwrap_or_default();
-        let firing_fps: Vec<String> = firing.iter().map(|a| a.fingerprint.clone()).collect();
-        let mut sent_sorted = row.sent_firing.clone();
-        sent_sorted.sort();
-        let changed = firing_fps != sent_sorted;
+        let firing_now: HashSet<&str> = firing_all.iter().map(|a| a.fingerprint.as_str()).collect();
+        let changed = firing
+            .iter()
+            .any(|a| !sent.contains(a.fingerprint.as_str()))
+            || row
+                .sent_firing
+                .iter()
+                .any(|fp| !firing_now.contains(fp.as_str()));
+        let firing_fps: Vec<String> = firing_all
+            .iter()
+            .filter(|a| !silenced(a) || sent.contains(a.fingerprint.as_str()))
+            .map(|a| a.fingerprint.clone())
+            .collect();
         let repeat_ms = group.map_or(crate::notify::policy::DEFAULT_REPEAT_INTERVAL_MS, |g| {
             g.route.repeat_interval_ms
         });
@@ -374,7 +402,12 @@ async fn plan_pass(
         if !changed && !repeat {
             continue;
         }
-        let ends = firing.is_empty();
+        let ends = firing_all.is_empty();
+        // Everything left to say is silenced: nothing is sent and nothing recorded, so the
+        // group stays due and is flushed at the first pass after its silences end.
+        if !ends && firing.is_empty() && resolved.is_empty() {
+            continue;
+        }
         let mut notifications = Vec::new();
         if let (Some(group), Some(config)) = (group, orgs.get(&row.org_id)) {
             let mut notified: Vec<NotifiedAlert<'_>> = firing

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::notify::contact::ContactPoint;
 use crate::notify::policy::Route;
+use crate::notify::silence::{PostableSilence, Silence};
 use crate::{OrgId, Provenance, Result};
 
 /// Which named documents a call is about.
@@ -236,4 +237,23 @@ pub trait NotificationStore: Send + Sync {
     async fn notification_log(&self, org: OrgId) -> Result<Vec<LogEntry>>;
     /// Deletes finished log rows older than `age_ms`.
     async fn purge_log(&self, age_ms: i64) -> Result<u64>;
+
+    /// Creates a silence, or updates the one `silence.id` names, as Alertmanager does (see
+    /// [`crate::notify::silence`]): an update that may not be made in place expires the old
+    /// silence and creates a new one. Returns the id written. `SilenceNotFound` when the id
+    /// names no silence of the org; `BadRequest` when the silence would end in the past.
+    async fn set_silence(&self, org: OrgId, silence: &PostableSilence) -> Result<String>;
+    /// One silence of the org, its state by the database's clock.
+    async fn silence(&self, org: OrgId, id: &str) -> Result<Option<Silence>>;
+    /// Every silence of the org (expired ones included), most recently updated first.
+    async fn silences(&self, org: OrgId) -> Result<Vec<Silence>>;
+    /// Expires a silence now (a pending one also starts now). `SilenceNotFound` when there
+    /// is none; `BadRequest` when it already expired.
+    async fn expire_silence(&self, org: OrgId, id: &str) -> Result<()>;
+    /// The silences of every org that are active by the database's clock: what the
+    /// dispatcher reads at every pass.
+    async fn active_silences(&self) -> Result<Vec<Silence>>;
+    /// Deletes the silences that expired more than `age_ms` ago (database clock), as
+    /// Alertmanager drops them after its retention.
+    async fn purge_silences(&self, age_ms: i64) -> Result<u64>;
 }

@@ -1,12 +1,15 @@
 //! The sea-orm [`NotificationStore`]: raw statements over the tables of the notifications
 //! migration, with times of claims and groups from the database's clock.
 
+mod silence;
+
 use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement, Value};
 use tandem_storage::{Database, Sealer, now_ms};
 
 use crate::notify::contact::ContactPoint;
 use crate::notify::contact::DEFAULT_RECEIVER;
 use crate::notify::policy::{Route, default_tree};
+use crate::notify::silence::{PostableSilence, Silence};
 use crate::notify::store::{
     Claim, ClaimStatus, DocumentKind, FlushPlan, GroupState, LogEntry, NamedDocument, NewGroup,
     NotificationStore,
@@ -665,6 +668,35 @@ impl NotificationStore for SqlNotificationStore {
         let now = self.now();
         self.execute(
             &format!("DELETE FROM alert_notification_log WHERE status <> 'pending' AND created_at < {now} - ?"),
+            vec![Value::from(age_ms)],
+        )
+        .await
+    }
+
+    async fn set_silence(&self, org: OrgId, silence: &PostableSilence) -> Result<String> {
+        self.set_silence_sql(org, silence).await
+    }
+
+    async fn silence(&self, org: OrgId, id: &str) -> Result<Option<Silence>> {
+        self.silence_sql(org, id).await
+    }
+
+    async fn silences(&self, org: OrgId) -> Result<Vec<Silence>> {
+        self.silences_sql(org).await
+    }
+
+    async fn expire_silence(&self, org: OrgId, id: &str) -> Result<()> {
+        self.expire_silence_sql(org, id).await
+    }
+
+    async fn active_silences(&self) -> Result<Vec<Silence>> {
+        self.active_silences_sql().await
+    }
+
+    async fn purge_silences(&self, age_ms: i64) -> Result<u64> {
+        let now = self.now();
+        self.execute(
+            &format!("DELETE FROM alert_silence WHERE ends_at < {now} - ?"),
             vec![Value::from(age_ms)],
         )
         .await

@@ -1,4 +1,5 @@
-//! Test support: the conformance suite of [`crate::AlertStore`].
+//! Test support: the conformance suites of [`crate::AlertStore`] and of the silences of
+//! [`crate::notify::store::NotificationStore`], and an SMTP sink.
 // A test kit fails by panicking.
 #![allow(
     clippy::unwrap_used,
@@ -8,4 +9,5 @@
 )]
 
 pub mod conformance;
+pub mod silences;
 pub mod smtp;

@@ -1,6 +1,7 @@
-//! Integration tests of `tandem-alerting`: the store's conformance suite on every backend.
+//! Integration tests of `tandem-alerting`: the stores and the dispatcher on every backend.
 
 mod conformance;
 mod email;
 mod notifications;
+mod silences;
 mod timing;

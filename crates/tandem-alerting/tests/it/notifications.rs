@@ -166,7 +166,7 @@ pub(crate) async fn eventually(what: &str, deadline: Duration, mut check: impl F
     }
 }
 
-async fn configure(store: &SqlNotificationStore, url: &str) {
+pub(crate) async fn configure(store: &SqlNotificationStore, url: &str) {
     store.ensure_defaults(OrgId(1)).await.unwrap();
     let point = ContactPoint::from_request(
         "hook".into(),

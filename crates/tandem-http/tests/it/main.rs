@@ -3,6 +3,7 @@
 
 mod admin_stats;
 mod alerting;
+mod alertmanager;
 mod annotations;
 mod api;
 mod cluster;

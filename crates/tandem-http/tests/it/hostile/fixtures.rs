@@ -21,6 +21,7 @@ pub(crate) struct Fixtures {
     datasource_id: i64,
     rule_uid: String,
     annotation_id: i64,
+    silence_id: String,
 }
 
 impl Fixtures {
@@ -144,6 +145,19 @@ impl Fixtures {
         )
         .await;
         let annotation_id = id(&annotation, "id");
+        let silence = as_admin_ok(
+            "POST",
+            url,
+            "/api/alertmanager/grafana/api/v2/silences",
+            json!({"matchers": [{"name": "team", "value": "fixture", "isRegex": false, "isEqual": true}],
+                   "startsAt": "2026-01-01T00:00:00Z", "endsAt": "2099-01-01T00:00:00Z",
+                   "createdBy": "admin", "comment": "fixture"}),
+        )
+        .await;
+        let silence_id = silence.json()["silenceID"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         // The fixture user has a session of its own, for the session routes to aim at.
         login(url, "fixture", "fixture password").await;
         Fixtures {
@@ -160,6 +174,7 @@ impl Fixtures {
             datasource_id,
             rule_uid,
             annotation_id,
+            silence_id,
         }
     }
 
@@ -196,6 +211,9 @@ impl Fixtures {
             }
             "name" if path.starts_with("/api/v1/provisioning/templates/") => {
                 "fixture-template".to_owned()
+            }
+            "id" if path.starts_with("/api/alertmanager/grafana/api/v2/silence/") => {
+                self.silence_id.clone()
             }
             "folder_uid" => self.folder_uid.clone(),
             "group" => "fixture-group".to_owned(),
