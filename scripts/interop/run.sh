@@ -5,7 +5,9 @@
 # scripts/interop/grafana_client_dashboards.py, grafana_client_alerting.py and (with a private
 # Prometheus) grafana_client_datasources.py, against both from a throwaway virtualenv
 # (all must pass), and scripts/interop/amtool_check.py with Alertmanager's own `amtool`
-# (Debian's prometheus-alertmanager) against Alertmanager's v2 API of both. Then, for
+# (Debian's prometheus-alertmanager) against Alertmanager's v2 API of both; then a
+# grafana-backup 1.4.x save and restore between two more two-instance clusters
+# (scripts/interop/grafana_backup.py). Then, for
 # Grafana Live, a pair of instances per HA engine (Redis at $TANDEM_TEST_REDIS_URL, default
 # redis://127.0.0.1:6379, and PostgreSQL's own) runs scripts/interop/live_sdks.py with
 # centrifuge-python and the centrifuge npm SDK (scripts/interop/node, installed with
@@ -25,6 +27,8 @@ step() { printf 'interop: %s\n' "$*"; }
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/tandem-interop.XXXXXX")
 db="tandem_interop_$(date +%s)_$$_$RANDOM"
 db_created=0
+# Databases of further clusters (the grafana-backup round trip), dropped on exit.
+extra_dbs=()
 names=()
 pids=()
 
@@ -74,6 +78,14 @@ cleanup() {
             failed=1
         fi
     fi
+    for extra in "${extra_dbs[@]}"; do
+        if psql "$PG_URL" -qX -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS \"$extra\" WITH (FORCE)" >/dev/null; then
+            step "dropped database $extra"
+        else
+            step "could not drop database $extra" >&2
+            failed=1
+        fi
+    done
     if [ -n "$live_prefix" ]; then
         redis-cli -u "$live_redis_url" --scan --pattern "$live_prefix.*" 2>/dev/null |
             xargs -r redis-cli -u "$live_redis_url" del >/dev/null 2>&1 || true
@@ -222,6 +234,30 @@ step "running amtool_check.py ($(amtool --version 2>&1 | head -1)) against A and
 start_prometheus
 step "running grafana_client_datasources.py against A and B, with the Prometheus at $prometheus_url"
 "$tmp/venv/bin/python" scripts/interop/grafana_client_datasources.py "${urls[0]}" "${urls[1]}" "$admin_password" "$prometheus_url"
+
+# grafana-backup 1.4.x: seed one two-instance cluster, save through its other instance,
+# restore into a second, empty two-instance cluster (its own database), compare.
+step "installing grafana-backup 1.4.x into the virtualenv"
+"$tmp/venv/bin/python" -m pip install -q --disable-pip-version-check 'grafana-backup>=1.4,<1.5'
+step "installed $("$tmp/venv/bin/python" -m pip show grafana-backup | sed -n 's/^Version: /grafana-backup /p')"
+main_db_url=$db_url
+backup_urls=()
+for cluster in src dst; do
+    extra="${db}_backup_$cluster"
+    psql "$PG_URL" -qX -v ON_ERROR_STOP=1 -c "CREATE DATABASE \"$extra\"" >/dev/null
+    extra_dbs+=("$extra")
+    db_url="${PG_URL%/*}/$extra"
+    first=${#names[@]}
+    start_server "backup-$cluster-a"
+    start_server "backup-$cluster-b"
+    wait_healthy "$first" "$((first + 1))"
+    backup_urls+=("${urls[@]}")
+done
+db_url=$main_db_url
+mkdir -p "$tmp/grafana-backup"
+step "running grafana_backup.py: save from the first cluster, restore into the second, compare"
+"$tmp/venv/bin/python" scripts/interop/grafana_backup.py "${backup_urls[@]}" "$admin_password" \
+    "$tmp/venv/bin/grafana-backup" "$tmp/grafana-backup"
 
 # Grafana Live with the real Centrifuge SDKs: a pair of instances per HA engine (Redis, and
 # PostgreSQL's own over the same database), each pair under a Redis prefix / notification
