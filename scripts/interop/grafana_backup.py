@@ -10,32 +10,19 @@ and teams named by login and name, since ids may differ), dashboards in their fo
 their titles, teams, their members, and users. Exits non-zero on any difference.
 """
 
-import base64
 import glob
-import json
 import os
 import subprocess
 import sys
-import urllib.error
-import urllib.request
+
+import admin_api  # scripts/interop/admin_api.py, beside this script
 
 SRC_A, SRC_B, DST_A, DST_B, PASSWORD, BACKUP_BIN, WORKDIR = sys.argv[1:8]
-AUTH = "Basic " + base64.b64encode(f"admin:{PASSWORD}".encode()).decode()
+AUTH = admin_api.basic(PASSWORD)
 
 
 def call(base, method, path, body=None, expect=200):
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(base + path, data=data, method=method)
-    request.add_header("Authorization", AUTH)
-    request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            status, text = response.status, response.read().decode()
-    except urllib.error.HTTPError as err:
-        status, text = err.code, err.read().decode()
-    if status != expect:
-        sys.exit(f"{method} {path} on {base}: {status} {text}")
-    return json.loads(text) if text else None
+    return admin_api.call(base, AUTH, method, path, body, expect)
 
 
 def seed(base):

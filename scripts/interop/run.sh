@@ -7,7 +7,8 @@
 # (all must pass), and scripts/interop/amtool_check.py with Alertmanager's own `amtool`
 # (Debian's prometheus-alertmanager) against Alertmanager's v2 API of both; then a
 # grafana-backup 1.4.x save and restore between two more two-instance clusters
-# (scripts/interop/grafana_backup.py). Then, for
+# (scripts/interop/grafana_backup.py) and grafana-wtf 0.25.x on the first of them
+# (scripts/interop/grafana_wtf.py). Then, for
 # Grafana Live, a pair of instances per HA engine (Redis at $TANDEM_TEST_REDIS_URL, default
 # redis://127.0.0.1:6379, and PostgreSQL's own) runs scripts/interop/live_sdks.py with
 # centrifuge-python and the centrifuge npm SDK (scripts/interop/node, installed with
@@ -258,6 +259,14 @@ mkdir -p "$tmp/grafana-backup"
 step "running grafana_backup.py: save from the first cluster, restore into the second, compare"
 "$tmp/venv/bin/python" scripts/interop/grafana_backup.py "${backup_urls[@]}" "$admin_password" \
     "$tmp/venv/bin/grafana-backup" "$tmp/grafana-backup"
+# grafana-wtf 0.25.x on the seeded first cluster: info, find and log, its cache off.
+step "installing grafana-wtf 0.25.x into the virtualenv"
+"$tmp/venv/bin/python" -m pip install -q --disable-pip-version-check 'grafana-wtf>=0.25,<0.26'
+step "installed $("$tmp/venv/bin/python" -m pip show grafana-wtf | sed -n 's/^Version: /grafana-wtf /p')"
+mkdir -p "$tmp/grafana-wtf"
+step "running grafana_wtf.py against the first cluster"
+"$tmp/venv/bin/python" scripts/interop/grafana_wtf.py "${backup_urls[0]}" "${backup_urls[1]}" "$admin_password" \
+    "$tmp/venv/bin/grafana-wtf" "$tmp/grafana-wtf"
 
 # Grafana Live with the real Centrifuge SDKs: a pair of instances per HA engine (Redis, and
 # PostgreSQL's own over the same database), each pair under a Redis prefix / notification
