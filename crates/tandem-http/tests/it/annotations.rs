@@ -394,3 +394,49 @@ tandem_http::cluster_tests!(
         cluster.shutdown().await;
     }
 );
+
+tandem_http::cluster_tests!(
+    graphite_events_become_org_annotations_read_on_the_other_instance,
+    2,
+    |cluster: TestCluster| async move {
+        let (a, b) = (cluster.url(0), cluster.url(1));
+        let added = as_admin(
+            "POST",
+            &a,
+            "/api/annotations/graphite",
+            json!({"what": "Deployed", "tags": "deploy prod", "when": 1_700_000_000, "data": "v1.2"}),
+        )
+        .await;
+        check(&added, 200, "Graphite annotation added");
+        let listed = as_admin(
+            "POST",
+            &a,
+            "/api/annotations/graphite",
+            json!({"what": "Rolled back", "tags": ["deploy"]}),
+        )
+        .await;
+        check(&listed, 200, "Graphite annotation added");
+        let found = find(&b, "?tags=prod").await;
+        assert_eq!(texts(&found), ["Deployed\nv1.2"]);
+        assert_eq!(found[0]["time"], 1_700_000_000_000i64);
+        assert_eq!(found[0]["tags"], json!(["deploy", "prod"]));
+        assert_eq!(found[0]["dashboardId"], 0);
+        assert_eq!(find(&b, "?tags=deploy").await.len(), 2);
+        let before = find(&b, "").await;
+        for (body, why) in [
+            (json!({"what": ""}), "empty what"),
+            (json!({"what": "x", "tags": 3}), "tags not text"),
+            (json!({"what": "x", "tags": [1]}), "a tag not text"),
+            (json!({"what": "x", "when": -5}), "negative when"),
+            (
+                json!({"what": "x", "when": 9_223_372_036_854_775_807i64}),
+                "huge when",
+            ),
+        ] {
+            let refused = as_admin("POST", &a, "/api/annotations/graphite", body).await;
+            assert_eq!(refused.status, 400, "{why}: {}", refused.text());
+        }
+        assert_eq!(find(&b, "").await, before, "nothing was written");
+        cluster.shutdown().await;
+    }
+);

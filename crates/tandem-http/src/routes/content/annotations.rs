@@ -46,6 +46,79 @@ pub(crate) fn routes() -> Routes {
         .patch("/api/annotations/{id}", patch)
         .body(r#"{"text":"Changed","tags":["x"]}"#)
         .delete("/api/annotations/{id}", remove)
+        .post("/api/annotations/graphite", graphite)
+        .body(r#"{"what":"Deployed","tags":["deploy","prod"],"when":1700000000,"data":"v1.2"}"#)
+}
+
+/// The body of `POST /api/annotations/graphite`, Graphite's event format: `tags` is a
+/// list or one space-separated string, `when` seconds since the epoch (none: now).
+#[derive(Deserialize)]
+pub(crate) struct GraphiteBody {
+    #[serde(default)]
+    what: String,
+    #[serde(default)]
+    tags: Option<Value>,
+    #[serde(default)]
+    when: Option<i64>,
+    #[serde(default)]
+    data: String,
+}
+
+/// `POST /api/annotations/graphite`: an org annotation from a Graphite-style event, for
+/// Editors; the text is `what`, then `data` on a second line when given.
+async fn graphite(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    JsonBody(body): JsonBody<GraphiteBody>,
+) -> Result<Json<Value>, ApiError> {
+    current.require(Role::Editor)?;
+    if body.what.trim().is_empty() {
+        return Err(ApiError::bad_request("what field should not be empty"));
+    }
+    let tags = match body.tags {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(text)) => text.split_whitespace().map(str::to_owned).collect(),
+        Some(Value::Array(items)) => items
+            .into_iter()
+            .map(|item| match item {
+                Value::String(tag) => Ok(tag),
+                _ => Err(ApiError::bad_request("tag should be a string")),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "tags should be a list of strings or a string",
+            ));
+        }
+    };
+    let time = match body.when {
+        None | Some(0) => 0,
+        Some(seconds) if seconds > 0 => seconds
+            .checked_mul(1000)
+            .ok_or_else(|| ApiError::bad_request("when must be seconds since the epoch"))?,
+        Some(_) => return Err(ApiError::bad_request("when must not be negative")),
+    };
+    let text = if body.data.is_empty() {
+        body.what
+    } else {
+        format!("{}\n{}", body.what, body.data)
+    };
+    let created = state
+        .annotations
+        .create_annotation(NewAnnotation {
+            org_id: org(&current),
+            dashboard_id: 0,
+            panel_id: 0,
+            user_id: user(&current),
+            text,
+            tags,
+            time,
+            time_end: time,
+        })
+        .await?;
+    Ok(Json(
+        json!({"message": "Graphite annotation added", "id": created.id}),
+    ))
 }
 
 /// The body of a POST, PUT or PATCH (Grafana's `PostAnnotationsCmd` and
