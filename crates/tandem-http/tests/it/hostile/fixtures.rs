@@ -24,6 +24,10 @@ pub(crate) struct Fixtures {
     silence_id: String,
 }
 
+/// The keys of the fixture snapshot (chosen, so the battery can name them).
+const SNAPSHOT_KEY: &str = "fixture-snapshot";
+const SNAPSHOT_DELETE_KEY: &str = "fixture-snapshot-delete";
+
 impl Fixtures {
     /// Creates them through `url` as the built-in admin.
     pub(crate) async fn create(url: &str) -> Fixtures {
@@ -158,6 +162,14 @@ impl Fixtures {
             .as_str()
             .unwrap_or_default()
             .to_owned();
+        as_admin_ok(
+            "POST",
+            url,
+            "/api/snapshots",
+            json!({"dashboard": {"title": "Fixture"}, "key": SNAPSHOT_KEY,
+                   "deleteKey": SNAPSHOT_DELETE_KEY}),
+        )
+        .await;
         // The fixture user has a session of its own, for the session routes to aim at.
         login(url, "fixture", "fixture password").await;
         Fixtures {
@@ -215,6 +227,8 @@ impl Fixtures {
             "id" if path.starts_with("/api/alertmanager/grafana/api/v2/silence/") => {
                 self.silence_id.clone()
             }
+            "key" if path.starts_with("/api/snapshots/") => SNAPSHOT_KEY.to_owned(),
+            "delete_key" => SNAPSHOT_DELETE_KEY.to_owned(),
             "folder_uid" => self.folder_uid.clone(),
             "group" => "fixture-group".to_owned(),
             "uid"
