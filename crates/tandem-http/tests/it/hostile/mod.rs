@@ -85,7 +85,9 @@ async fn run(cluster: &TestCluster) {
             let url = &urls[sent % urls.len()];
             sent += 1;
             *by_class.entry(case.class).or_default() += 1;
-            let write = spec.method != Method::GET;
+            // Grafana's `GET /api/snapshots-delete/:deleteKey` deletes: it is a write.
+            let write =
+                spec.method != Method::GET || spec.path.starts_with("/api/snapshots-delete/");
             let before = match (write, cached.take()) {
                 (false, kept) => kept,
                 (true, Some(kept)) => Some(kept),
