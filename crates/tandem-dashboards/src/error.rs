@@ -132,6 +132,15 @@ impl Error {
         )
     }
 
+    /// The error a `tandem_storage::ClusterJobs` job answers: the storage error itself, or
+    /// any other as an invalid argument (a job's own input is at fault).
+    pub fn into_job_error(self) -> tandem_storage::Error {
+        match self {
+            Error::Storage(err) => err,
+            other => tandem_storage::Error::InvalidArgument(other.to_string()),
+        }
+    }
+
     /// Whether this is a violated unique constraint (a concurrent insert of the same key).
     pub fn is_unique_violation(&self) -> bool {
         matches!(self, Error::Storage(err) if err.is_unique_violation())

@@ -14,7 +14,9 @@
 
 use std::sync::Arc;
 
-use crate::{Dashboard, DashboardStore, DashboardUid, Error, FolderUid, OrgId, Result, UserId};
+use crate::{
+    Dashboard, DashboardStore, DashboardUid, Error, Folder, FolderUid, OrgId, Result, UserId,
+};
 
 /// The most items an access list can hold.
 pub const MAX_PERMISSION_ITEMS: usize = 200;
@@ -262,12 +264,14 @@ impl Permissions {
     }
 
     /// The folder and the folders above it, nearest first; `FolderNotFound`.
-    pub async fn folder_chain(&self, org: OrgId, uid: &FolderUid) -> Result<Vec<FolderUid>> {
-        let mut chain = Vec::new();
+    pub async fn folder_chain(&self, org: OrgId, uid: &FolderUid) -> Result<Vec<Folder>> {
+        let mut chain: Vec<Folder> = Vec::new();
         let mut next = Some(uid.clone());
         while let Some(uid) = next {
             // A cycle cannot be stored, but a bound keeps a damaged table from looping.
-            if chain.len() > crate::sql::MAX_FOLDER_DEPTH + 1 || chain.contains(&uid) {
+            if chain.len() > crate::sql::MAX_FOLDER_DEPTH + 1
+                || chain.iter().any(|folder| folder.uid == uid)
+            {
                 break;
             }
             let folder = self
@@ -275,8 +279,8 @@ impl Permissions {
                 .get_folder(org, &uid)
                 .await?
                 .ok_or(Error::FolderNotFound)?;
-            chain.push(uid);
-            next = folder.parent_uid;
+            next = folder.parent_uid.clone();
+            chain.push(folder);
         }
         Ok(chain)
     }
@@ -293,7 +297,10 @@ impl Permissions {
         if subject.is_org_admin() {
             return Ok(Some(Level::Admin));
         }
-        let uids: Vec<String> = chain.into_iter().map(FolderUid::into_string).collect();
+        let uids: Vec<String> = chain
+            .into_iter()
+            .map(|folder| folder.uid.into_string())
+            .collect();
         Ok(self
             .store
             .granted(org, subject, "folder", Some(&uids))
@@ -431,9 +438,12 @@ impl Permissions {
         for folder in self.folder_chain(org, &start).await? {
             let items = self
                 .store
-                .permissions(org, &Resource::Folder(folder.clone()))
+                .permissions(org, &Resource::Folder(folder.uid.clone()))
                 .await?;
-            out.push(InheritedItems { folder, items });
+            out.push(InheritedItems {
+                folder: folder.uid,
+                items,
+            });
         }
         Ok(out)
     }

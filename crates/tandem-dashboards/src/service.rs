@@ -238,10 +238,7 @@ impl Dashboards {
     /// });
     /// ```
     pub async fn run_retention(&self) -> tandem_storage::Result<u64> {
-        self.trim_versions().await.map_err(|err| match err {
-            Error::Storage(err) => err,
-            other => tandem_storage::Error::InvalidArgument(other.to_string()),
-        })
+        self.trim_versions().await.map_err(Error::into_job_error)
     }
 
     pub(crate) fn saved(&self, dashboard: &Dashboard) {

@@ -8,8 +8,7 @@ use std::sync::Arc;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use tandem_dashboards::{
-    BasicRole, DashboardEvent, DashboardUid, Dashboards, Level, Permissions, Subject, TeamId,
-    UserId,
+    BasicRole, DashboardEvent, DashboardUid, Dashboards, Level, Permissions, Subject,
 };
 use tandem_live::{Action, Channel, ChannelAuthorizer, ChannelKind, ClientInfo, Hub, Role};
 use tokio::sync::broadcast;
@@ -63,33 +62,21 @@ impl ChannelAuthorizer for DashboardAuthorizer {
 }
 
 impl DashboardAuthorizer {
-    /// The client as the permissions see them: user, basic role and teams in the org.
+    /// The client as the permissions see them.
     async fn subject(&self, client: &ClientInfo) -> tandem_live::Result<Subject> {
         let role = match client.role {
             Role::Viewer => BasicRole::Viewer,
             Role::Editor => BasicRole::Editor,
             Role::Admin => BasicRole::Admin,
         };
-        let teams = if role == BasicRole::Admin || client.user_id <= 0 {
-            Vec::new()
-        } else {
-            self.identity
-                .store()
-                .user_teams(
-                    tandem_sessions::OrgId(client.org_id.0),
-                    tandem_sessions::UserId(client.user_id),
-                )
-                .await
-                .map_err(|err| tandem_live::Error::BadRequest(err.to_string()))?
-                .into_iter()
-                .map(|team| TeamId(team.id.0))
-                .collect()
-        };
-        Ok(Subject {
-            user: UserId(client.user_id),
-            role: Some(role),
-            teams,
-        })
+        crate::shared::access::subject_for(
+            &self.identity,
+            tandem_sessions::OrgId(client.org_id.0),
+            tandem_sessions::UserId(client.user_id),
+            Some(role),
+        )
+        .await
+        .map_err(|err| tandem_live::Error::BadRequest(err.to_string()))
     }
 }
 

@@ -158,10 +158,7 @@ impl Server {
             async move {
                 tandem_dashboards::SnapshotStore::delete_expired(&snapshots)
                     .await
-                    .map_err(|err| match err {
-                        tandem_dashboards::Error::Storage(err) => err,
-                        other => tandem_storage::Error::InvalidArgument(other.to_string()),
-                    })
+                    .map_err(tandem_dashboards::Error::into_job_error)
             }
         });
         let retention = dashboards.clone();

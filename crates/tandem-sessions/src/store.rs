@@ -201,6 +201,17 @@ pub trait SessionStore: Send + Sync {
         }
     }
 
+    /// The ids of the teams of `org` that `user` is a member of: what a permission check
+    /// needs, without the teams themselves. The default asks [`Self::user_teams`].
+    async fn user_team_ids(&self, org: OrgId, user: UserId) -> Result<Vec<TeamId>> {
+        Ok(self
+            .user_teams(org, user)
+            .await?
+            .into_iter()
+            .map(|team| team.id)
+            .collect())
+    }
+
     // ---- service-account keys
 
     /// Stores a key's hash for a service account.

@@ -71,7 +71,7 @@ impl SnapshotStore for SqlDashboardStore {
                     err
                 }
             })?;
-        Ok(to_snapshot(created, true))
+        Ok(to_snapshot(created))
     }
 
     async fn snapshot(&self, key: &str) -> Result<Option<Snapshot>> {
@@ -186,7 +186,7 @@ impl SqlDashboardStore {
                 .await
             })
             .await?;
-        Ok(found.map(|found| to_snapshot(found, true)))
+        Ok(found.map(to_snapshot))
     }
 }
 
@@ -197,7 +197,7 @@ fn unexpired(now: i64) -> Condition {
         .add(Expr::col(row::Column::Expires).gt(now))
 }
 
-fn to_snapshot(found: row::Model, with_dashboard: bool) -> Snapshot {
+fn to_snapshot(found: row::Model) -> Snapshot {
     Snapshot {
         id: found.id,
         org_id: OrgId(found.org_id),
@@ -207,11 +207,7 @@ fn to_snapshot(found: row::Model, with_dashboard: bool) -> Snapshot {
         user_id: UserId(found.user_id),
         external: found.external,
         external_url: found.external_url,
-        dashboard: if with_dashboard {
-            serde_json::from_str(&found.dashboard).unwrap_or(Value::Null)
-        } else {
-            Value::Null
-        },
+        dashboard: serde_json::from_str(&found.dashboard).unwrap_or(Value::Null),
         expires: (found.expires > 0).then(|| from_ms(found.expires)),
         created: from_ms(found.created),
         updated: from_ms(found.updated),

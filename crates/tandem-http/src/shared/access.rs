@@ -21,20 +21,34 @@ pub(crate) async fn subject(state: &AppState, current: &CurrentUser) -> Result<S
         Role::Editor => BasicRole::Editor,
         Role::Admin => BasicRole::Admin,
     });
-    let user = UserId(current.user.id.0);
+    Ok(subject_for(&state.identity, current.org_id, current.user.id, role).await?)
+}
+
+/// User `user` with `role` in `org` as the permissions see them: their teams are read
+/// (one query) unless they are an org Admin, whom no item can restrict. What HTTP
+/// requests and Live connections both ask.
+pub(crate) async fn subject_for(
+    identity: &tandem_sessions::Identity,
+    org: tandem_sessions::OrgId,
+    user: tandem_sessions::UserId,
+    role: Option<BasicRole>,
+) -> tandem_sessions::Result<Subject> {
     let teams = if role == Some(BasicRole::Admin) || user.0 <= 0 {
         Vec::new()
     } else {
-        state
-            .identity
+        identity
             .store()
-            .user_teams(current.org_id, current.user.id)
+            .user_team_ids(org, user)
             .await?
             .into_iter()
-            .map(|team| TeamId(team.id.0))
+            .map(|team| TeamId(team.0))
             .collect()
     };
-    Ok(Subject { user, role, teams })
+    Ok(Subject {
+        user: UserId(user.0),
+        role,
+        teams,
+    })
 }
 
 /// Deletes the items naming a deleted user (in every org) or team, so that a later user

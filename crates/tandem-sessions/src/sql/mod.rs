@@ -789,6 +789,24 @@ impl SessionStore for SqlSessionStore {
         Ok(Page { total, items })
     }
 
+    async fn user_team_ids(&self, org: OrgId, user: UserId) -> Result<Vec<TeamId>> {
+        let ids: Vec<i64> = self
+            .db
+            .read(|conn| async move {
+                team_member::Entity::find()
+                    .select_only()
+                    .column(team_member::Column::TeamId)
+                    .filter(team_member::Column::OrgId.eq(org.0))
+                    .filter(team_member::Column::UserId.eq(user.0))
+                    .order_by_asc(team_member::Column::TeamId)
+                    .into_tuple()
+                    .all(&conn)
+                    .await
+            })
+            .await?;
+        Ok(ids.into_iter().map(TeamId).collect())
+    }
+
     async fn user_teams(&self, org: OrgId, user: UserId) -> Result<Vec<Team>> {
         let (rows, counts) = self
             .db

@@ -10,7 +10,8 @@ use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tandem_dashboards::{
-    CreateFolder, Folder, FolderId, FolderUid, Level, MoveFolder, Resource, UpdateFolder, Version,
+    CreateFolder, Folder, FolderId, FolderUid, Level, MoveFolder, Resource, Subject, UpdateFolder,
+    Version,
 };
 use tandem_sessions::Role;
 
@@ -141,24 +142,7 @@ async fn create(
         .filter(|uid| !uid.is_empty())
         .map(FolderUid::from);
     let subject = subject(&state, &current).await?;
-    if let Some(parent) = &parent {
-        // A missing parent is the creation's own 400, below.
-        match state.dashboards.folder(org(&current), parent).await {
-            Ok(_) => {}
-            Err(tandem_dashboards::Error::FolderNotFound) => {
-                return Err(ApiError::bad_request("Parent folder not found"));
-            }
-            Err(err) => return Err(err.into()),
-        }
-    }
-    require_create(
-        &state,
-        &subject,
-        &current,
-        parent.as_ref(),
-        "folders:create",
-    )
-    .await?;
+    may_nest_in(&state, &subject, &current, parent.as_ref()).await?;
     let folder = state
         .dashboards
         .create_folder(CreateFolder {
@@ -275,23 +259,7 @@ async fn move_folder(
         .map(|uid| uid.trim().to_owned())
         .filter(|uid| !uid.is_empty())
         .map(FolderUid::from);
-    if let Some(parent) = &parent {
-        match state.dashboards.folder(org(&current), parent).await {
-            Ok(_) => {}
-            Err(tandem_dashboards::Error::FolderNotFound) => {
-                return Err(ApiError::bad_request("Parent folder not found"));
-            }
-            Err(err) => return Err(err.into()),
-        }
-    }
-    require_create(
-        &state,
-        &subject,
-        &current,
-        parent.as_ref(),
-        "folders:create",
-    )
-    .await?;
+    may_nest_in(&state, &subject, &current, parent.as_ref()).await?;
     let folder = state
         .dashboards
         .move_folder(MoveFolder {
@@ -328,6 +296,26 @@ async fn remove(
         "title": deleted.folder.title,
         "message": "Folder deleted",
     })))
+}
+
+/// Refused unless a folder may be put in `parent` (`None`: the root): 400 `Parent folder
+/// not found` when it does not exist, 403 without Edit on it (at the root, the Editor role).
+async fn may_nest_in(
+    state: &AppState,
+    subject: &Subject,
+    current: &CurrentUser,
+    parent: Option<&FolderUid>,
+) -> Result<(), ApiError> {
+    if let Some(parent) = parent {
+        match state.dashboards.folder(org(current), parent).await {
+            Ok(_) => {}
+            Err(tandem_dashboards::Error::FolderNotFound) => {
+                return Err(ApiError::bad_request("Parent folder not found"));
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+    require_create(state, subject, current, parent, "folders:create").await
 }
 
 /// A folder in Grafana's shape; the `can*` fields say what `level` lets the caller do.
@@ -372,8 +360,7 @@ async fn folder_json(
             .folder_chain(folder.org_id, parent)
             .await?;
         let mut parents = Vec::with_capacity(chain.len());
-        for uid in chain.iter().rev() {
-            let above = state.dashboards.folder(folder.org_id, uid).await?;
+        for above in chain.iter().rev() {
             let mut entry = json!({
                 "id": above.id.0,
                 "uid": above.uid.as_str(),
