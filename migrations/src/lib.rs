@@ -34,6 +34,7 @@ mod m20261202_000012_preferences_annotations;
 mod m20261203_000013_silences;
 mod m20261203_000014_permissions;
 mod m20261203_000015_snapshots;
+mod m20261203_000016_posted_alerts;
 
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
@@ -58,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000013_silences::Migration),
             Box::new(m20261203_000014_permissions::Migration),
             Box::new(m20261203_000015_snapshots::Migration),
+            Box::new(m20261203_000016_posted_alerts::Migration),
         ]
     }
 }

@@ -462,6 +462,9 @@ pub struct AlertInstance {
     pub missing_evals: i64,
     /// When the row was last written (epoch ms).
     pub written_at: i64,
+    /// Where the alert came from, for alerts posted by an outside generator (Prometheus'
+    /// `generatorURL`); `None` for a rule's instance, whose URL is its rule's page.
+    pub generator_url: Option<String>,
 }
 
 /// The health of a rule's last recorded evaluation.

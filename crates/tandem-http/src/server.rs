@@ -186,10 +186,15 @@ impl Server {
                         other => tandem_storage::Error::InvalidArgument(other.to_string()),
                     };
                     // Expired silences go after the same retention (Alertmanager's
-                    // default for both is 120 hours).
+                    // default for both is 120 hours), and so do posted alerts that
+                    // resolved that long ago.
                     let entries = log.purge_log(retention_ms).await.map_err(to_storage)?;
                     let silences = log.purge_silences(retention_ms).await.map_err(to_storage)?;
-                    Ok(entries.saturating_add(silences))
+                    let posted = log
+                        .purge_external_alerts(retention_ms)
+                        .await
+                        .map_err(to_storage)?;
+                    Ok(entries.saturating_add(silences).saturating_add(posted))
                 }
             },
         );

@@ -11,6 +11,10 @@
 //! (the fence) before every attempt, so an instance that stalled past its lease sends
 //! nothing afterwards.
 //!
+//! The alerts are the rule state's instances and the alerts posted to the Alertmanager
+//! API by outside generators ([`crate::notify::posted`]), both read from the shared
+//! database at every pass.
+//!
 //! Alerts that an active silence of their org matches are left out of every notification;
 //! the silences are read from the shared database at every plan pass, so a silence made
 //! through any instance mutes the next flush of all of them.
@@ -235,8 +239,11 @@ async fn plan_pass(
     shared: &Shared,
     ensured: &mut HashSet<OrgId>,
 ) -> crate::Result<Vec<Claim>> {
-    let instances = alerts.list_instances(None).await?;
+    let mut instances = alerts.list_instances(None).await?;
     let (db_now, rows) = shared.store.groups().await?;
+    // Alerts posted by outside generators (Prometheus) are routed with the rules' own.
+    let (posted_now, posted) = shared.store.external_alerts(None).await?;
+    instances.extend(posted.iter().map(|a| a.instance(posted_now)));
     // Read at every pass from the shared database: a silence made through any instance
     // mutes the next flush of every instance.
     let silencer = Silencer::new(&shared.store.active_silences().await?);

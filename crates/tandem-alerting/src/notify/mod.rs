@@ -12,6 +12,7 @@ mod dispatch;
 pub mod email;
 mod payload;
 pub mod policy;
+pub mod posted;
 pub mod silence;
 pub mod store;
 mod text;

@@ -96,10 +96,12 @@ fn render_alert(alert: &NotifiedAlert<'_>, external_url: &str) -> Rendered {
     let labels = public(&i.labels);
     let annotations = public(&i.annotations);
     let status = if alert.firing { "firing" } else { "resolved" };
-    let generator_url = format!(
-        "{external_url}alerting/grafana/{}/view?orgId={}",
-        i.rule_uid, i.org_id.0
-    );
+    let generator_url = i.generator_url.clone().unwrap_or_else(|| {
+        format!(
+            "{external_url}alerting/grafana/{}/view?orgId={}",
+            i.rule_uid, i.org_id.0
+        )
+    });
     let matchers: String = labels
         .iter()
         .map(|(k, v)| format!("&matcher={}", url_encode(&format!("{k}={v}"))))

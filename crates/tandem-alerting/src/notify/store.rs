@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::notify::contact::ContactPoint;
 use crate::notify::policy::Route;
+use crate::notify::posted::{ExternalAlert, PostableAlert};
 use crate::notify::silence::{PostableSilence, Silence};
 use crate::{OrgId, Provenance, Result};
 
@@ -256,4 +257,14 @@ pub trait NotificationStore: Send + Sync {
     /// Deletes the silences that expired more than `age_ms` ago (database clock), as
     /// Alertmanager drops them after its retention.
     async fn purge_silences(&self, age_ms: i64) -> Result<u64>;
+
+    /// Stores alerts posted to the Alertmanager API by an outside generator, in one
+    /// transaction at the database's time: each is merged into the stored alert of the
+    /// same labels (see [`crate::notify::posted`]), or inserted.
+    async fn post_alerts(&self, org: OrgId, alerts: &[PostableAlert]) -> Result<()>;
+    /// The posted alerts of `org` (of every org when `None`), firing and resolved, with
+    /// the database's time they were read at.
+    async fn external_alerts(&self, org: Option<OrgId>) -> Result<(i64, Vec<ExternalAlert>)>;
+    /// Deletes the posted alerts that ended more than `age_ms` ago (database clock).
+    async fn purge_external_alerts(&self, age_ms: i64) -> Result<u64>;
 }

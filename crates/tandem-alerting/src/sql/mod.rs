@@ -313,6 +313,7 @@ fn instance_from_row(row: alert_instance::Model) -> Result<AlertInstance> {
         last_sent_at: row.last_sent_at,
         missing_evals: i64::from(row.missing_evals),
         written_at: row.written_at,
+        generator_url: None,
     })
 }
 

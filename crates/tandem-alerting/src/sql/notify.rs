@@ -1,6 +1,7 @@
 //! The sea-orm [`NotificationStore`]: raw statements over the tables of the notifications
 //! migration, with times of claims and groups from the database's clock.
 
+mod posted;
 mod silence;
 
 use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement, Value};
@@ -9,6 +10,7 @@ use tandem_storage::{Database, Sealer, now_ms};
 use crate::notify::contact::ContactPoint;
 use crate::notify::contact::DEFAULT_RECEIVER;
 use crate::notify::policy::{Route, default_tree};
+use crate::notify::posted::{ExternalAlert, PostableAlert};
 use crate::notify::silence::{PostableSilence, Silence};
 use crate::notify::store::{
     Claim, ClaimStatus, DocumentKind, FlushPlan, GroupState, LogEntry, NamedDocument, NewGroup,
@@ -700,6 +702,18 @@ impl NotificationStore for SqlNotificationStore {
             vec![Value::from(age_ms)],
         )
         .await
+    }
+
+    async fn post_alerts(&self, org: OrgId, alerts: &[PostableAlert]) -> Result<()> {
+        self.post_alerts_sql(org, alerts).await
+    }
+
+    async fn external_alerts(&self, org: Option<OrgId>) -> Result<(i64, Vec<ExternalAlert>)> {
+        self.external_alerts_sql(org).await
+    }
+
+    async fn purge_external_alerts(&self, age_ms: i64) -> Result<u64> {
+        self.purge_external_alerts_sql(age_ms).await
     }
 }
 

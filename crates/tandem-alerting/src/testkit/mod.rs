@@ -1,5 +1,5 @@
-//! Test support: the conformance suites of [`crate::AlertStore`] and of the silences of
-//! [`crate::notify::store::NotificationStore`], and an SMTP sink.
+//! Test support: the conformance suites of [`crate::AlertStore`] and of the silences and
+//! posted alerts of [`crate::notify::store::NotificationStore`], and an SMTP sink.
 // A test kit fails by panicking.
 #![allow(
     clippy::unwrap_used,
@@ -9,5 +9,6 @@
 )]
 
 pub mod conformance;
+pub mod posted;
 pub mod silences;
 pub mod smtp;

@@ -3,5 +3,6 @@
 mod conformance;
 mod email;
 mod notifications;
+mod posted;
 mod silences;
 mod timing;

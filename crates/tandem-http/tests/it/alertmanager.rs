@@ -374,3 +374,79 @@ tandem_http::cluster_tests!(
         assert!(status["versionInfo"]["version"].is_string());
     }
 );
+
+tandem_http::cluster_tests!(
+    posted_alerts_are_shared_and_bad_posts_change_nothing,
+    2,
+    |cluster: TestCluster| async move {
+        let (a, b) = (cluster.url(0), cluster.url(1));
+        let starts = rfc3339(-60_000);
+        let posted = json!([
+            {"labels": {"alertname": "DiskFull", "team": "db", "instance": "db1:9100"},
+             "annotations": {"summary": "disk full"},
+             "startsAt": starts,
+             "generatorURL": "http://prometheus:9090/graph?g0.expr=disk"},
+            {"labels": {"alertname": "Gone", "team": "web"},
+             "startsAt": rfc3339(-120_000), "endsAt": rfc3339(-60_000)},
+        ]);
+        let response = as_admin("POST", &a, &format!("{V2}/alerts"), posted).await;
+        assert_eq!(response.status, 200, "{}", response.text());
+        let all = as_admin_ok("GET", &b, &format!("{V2}/alerts"), json!(null))
+            .await
+            .json();
+        let all = all.as_array().unwrap();
+        assert_eq!(all.len(), 1, "the resolved one is not listed: {all:?}");
+        let disk = &all[0];
+        assert_eq!(disk["labels"]["instance"], "db1:9100");
+        assert_eq!(disk["annotations"]["summary"], "disk full");
+        assert_eq!(
+            disk["generatorURL"],
+            "http://prometheus:9090/graph?g0.expr=disk"
+        );
+        assert_eq!(disk["startsAt"].as_str().unwrap(), starts);
+        assert_eq!(disk["status"]["state"], "active");
+        assert_eq!(
+            disk["receivers"],
+            json!([{"name": "grafana-default-email"}])
+        );
+        let labels: Labels = serde_json::from_value(disk["labels"].clone()).unwrap();
+        assert_eq!(disk["fingerprint"], fingerprint(&labels));
+        let groups = as_admin_ok("GET", &a, &format!("{V2}/alerts/groups"), json!(null))
+            .await
+            .json();
+        assert_eq!(groups.as_array().unwrap().len(), 1, "{groups}");
+
+        // Viewers read but do not post; bad posts are refused whole and write nothing.
+        create_user(&a, "am-poster", "poster-password").await;
+        let viewer = basic("am-poster", "poster-password");
+        let one = json!([{"labels": {"alertname": "ByViewer"}}]);
+        let response = send("POST", &b, &format!("{V2}/alerts"), &viewer, one).await;
+        assert_eq!(response.status, 403, "{}", response.text());
+        for (body, fragment) in [
+            (json!({"labels": {"a": "b"}}), "JSON array"),
+            (
+                json!([{"labels": {"alertname": "Fine"}}, {"labels": {}}]),
+                "alert 1: at least one label pair",
+            ),
+            (json!([{"labels": {"0bad": "x"}}]), "invalid label name"),
+            (
+                json!([{"labels": {"alertname": "T"}, "startsAt": "soon"}]),
+                "startsAt",
+            ),
+            (
+                json!([{"labels": {"alertname": "T"}, "startsAt": rfc3339(0), "endsAt": rfc3339(-HOUR)}]),
+                "before end time",
+            ),
+        ] {
+            refused(
+                &as_admin("POST", &a, &format!("{V2}/alerts"), body).await,
+                400,
+                fragment,
+            );
+        }
+        let all = as_admin_ok("GET", &b, &format!("{V2}/alerts"), json!(null))
+            .await
+            .json();
+        assert_eq!(names(&all), ["DiskFull"], "nothing else was written");
+    }
+);

@@ -4,7 +4,8 @@
 //!
 //! Silences live in the shared database (a silence made through one instance is read by
 //! the next request and the next notification flush on every other); alerts are the
-//! firing alert instances of the rule state, routed through the org's policy tree for
+//! firing alert instances of the rule state and the alerts posted through `POST alerts`
+//! (a Prometheus server pointed at Tandem), routed through the org's policy tree for
 //! their receivers and groups. Viewers read, Editors write silences, as in Grafana.
 //!
 //! `POST silences` answers 200 `{"silenceID"}` as Alertmanager does, where Grafana answers
@@ -17,6 +18,7 @@ use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tandem_alerting::notify::policy::CompiledRoute;
+use tandem_alerting::notify::posted::parse_postable_alerts;
 use tandem_alerting::notify::silence::{
     PostableSilence, Silence, SilenceMatcher, Silencer, format_time, parse_filter, parse_time,
     silence_matches_filter, sort_silences, validate_silence_id,
@@ -37,6 +39,7 @@ macro_rules! v2 {
 }
 
 const SILENCE_EXAMPLE: &str = r#"{"matchers":[{"name":"team","value":"db","isRegex":false,"isEqual":true}],"startsAt":"2026-01-01T00:00:00Z","endsAt":"2099-01-01T00:00:00Z","createdBy":"admin","comment":"maintenance"}"#;
+const ALERTS_EXAMPLE: &str = r#"[{"labels":{"alertname":"DiskFull","team":"db"},"annotations":{"summary":"disk full"},"startsAt":"2026-01-01T00:00:00Z","generatorURL":"http://prometheus:9090/graph"}]"#;
 const ALERTS_QUERY: &str =
     "filter=team%3D%22db%22&active=true&silenced=true&inhibited=true&unprocessed=true&receiver=.*";
 
@@ -51,6 +54,8 @@ pub(crate) fn routes() -> Routes {
         .delete(v2!("silence/{id}"), delete_silence)
         .get(v2!("alerts"), list_alerts)
         .query(ALERTS_QUERY)
+        .post(v2!("alerts"), post_alerts)
+        .body(ALERTS_EXAMPLE)
         .get(v2!("alerts/groups"), alert_groups)
         .query(ALERTS_QUERY)
         .get(v2!("status"), status)
@@ -306,12 +311,12 @@ fn alert_json(
             "inhibitedBy": [],
             "mutedBy": [],
         },
-        "generatorURL": format!(
+        "generatorURL": instance.generator_url.clone().unwrap_or_else(|| format!(
             "{}/alerting/grafana/{}/view?orgId={}",
             root_url.trim_end_matches('/'),
             instance.rule_uid,
             instance.org_id.0
-        ),
+        )),
     })
 }
 
@@ -324,11 +329,32 @@ async fn alerts_of(
     let query = alert_query(params)?;
     let org = org(current);
     let mut instances = state.alerting.instances(org).await?;
+    let (now, posted) = state.notifications.external_alerts(Some(org)).await?;
+    instances.extend(posted.iter().map(|a| a.instance(now)));
     instances.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
     let (tree, _) = state.notifications.policy(org).await?;
     let tree = CompiledRoute::compile(&tree)?;
     let shown = shown_alerts(state, org, &query, &instances, &tree).await?;
     Ok((instances, tree, shown))
+}
+
+/// `POST alerts`: alerts from an outside generator (a Prometheus server's
+/// `alerting.alertmanagers`, `amtool alert add`), stored in the shared database and routed,
+/// grouped, silenced and notified once per cluster with the rules' alerts. Answers 200
+/// with no body, as Alertmanager does. Editors post (Grafana's `alert.instances:create`).
+/// One bad alert refuses the whole post, which then changes nothing.
+async fn post_alerts(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    current.require(Role::Editor)?;
+    let alerts = parse_postable_alerts(&body)?;
+    state
+        .notifications
+        .post_alerts(org(&current), &alerts)
+        .await?;
+    Ok(axum::http::StatusCode::OK)
 }
 
 /// `GET alerts`.
