@@ -7,9 +7,11 @@ A rule that always fires is provisioned (with grafana-client); then `amtool aler
 lists its alert on both instances, `amtool silence add` on A silences it, `amtool silence
 query` on B finds the silence, `amtool alert query` hides the silenced alert (and shows it
 suppressed with `--silenced`), `amtool silence expire` on B expires it, `amtool silence query
---expired` on A finds it expired and the alert is active again. `amtool config show` and
-`amtool cluster show` read the status. Prints one line per check and `N passed, 0 failed`;
-stops at the first failure with `N passed, 1 failed` and exits 1.
+--expired` on A finds it expired and the alert is active again. `amtool alert add` on A
+posts an alert that `amtool alert query` on B lists; posted again with a past end, it is
+resolved on both. `amtool config show` and `amtool cluster show` read the status. Prints
+one line per check and `N passed, 0 failed`; stops at the first failure with `N passed,
+1 failed` and exits 1.
 
 Usage: amtool_check.py URL_A URL_B ADMIN_PASSWORD
 (run by scripts/interop/run.sh, which starts the instances).
@@ -146,6 +148,28 @@ def main():
         assert again.returncode != 0, "expiring an expired silence is an error"
 
     check("amtool silence expire of an expired silence fails", expire_again)
+
+    posted = f"amtool-posted-{suffix}"
+
+    def alert_add():
+        amtool(am_a, "alert", "add", f"alertname={posted}", "severity=page",
+               "--annotation=summary=posted by amtool", "--generator-url=http://amtool.example/")  # fmt: skip
+        listed = [x for x in amtool_json(am_b, "alert", "query", f"alertname={posted}")]
+        assert len(listed) == 1, listed
+        alert = listed[0]
+        assert alert["labels"]["severity"] == "page", alert
+        assert alert["annotations"]["summary"] == "posted by amtool", alert
+        assert alert["generatorURL"] == "http://amtool.example/", alert
+        assert alert["status"]["state"] == "active", alert
+
+    check("amtool alert add on A; amtool alert query on B lists it", alert_add)
+
+    def alert_resolve():
+        amtool(am_b, "alert", "add", f"alertname={posted}", "severity=page",
+               "--end=2020-01-01T00:00:00Z", "--start=2019-12-31T00:00:00Z")  # fmt: skip
+        assert amtool_json(am_a, "alert", "query", f"alertname={posted}") == []
+
+    check("amtool alert add with a past --end resolves it on both", alert_resolve)
 
     def status():
         config = amtool(am_a, "config", "show")

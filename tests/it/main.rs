@@ -4,5 +4,6 @@
 mod alerting;
 mod live_ha;
 mod notifications;
+mod posted_alerts;
 mod processes;
 mod security;

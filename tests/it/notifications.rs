@@ -18,13 +18,13 @@ use tandem::storage::sea_orm::{ConnectionTrait, Statement};
 use tandem::storage::testkit::TestDatabase;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const START_DEADLINE: Duration = Duration::from_secs(60);
+pub(crate) const START_DEADLINE: Duration = Duration::from_secs(60);
 const GROUPS: usize = 4;
 
-/// (group key, answered status, when) of every request.
-type Log = Arc<Mutex<Vec<(String, u16, i64)>>>;
+/// (group key/status, answered status, when, body) of every request.
+pub(crate) type Log = Arc<Mutex<Vec<(String, u16, i64, Value)>>>;
 
-async fn receiver(fail: Arc<AtomicBool>) -> (String, Log) {
+pub(crate) async fn receiver(fail: Arc<AtomicBool>) -> (String, Log) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     let log: Log = Arc::default();
@@ -70,7 +70,7 @@ async fn receiver(fail: Arc<AtomicBool>) -> (String, Log) {
                     record
                         .lock()
                         .unwrap()
-                        .push((key, status, tandem::storage::now_ms()));
+                        .push((key, status, tandem::storage::now_ms(), body));
                     let reply = format!(
                         "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
                     );
@@ -83,7 +83,7 @@ async fn receiver(fail: Arc<AtomicBool>) -> (String, Log) {
     (url, log)
 }
 
-fn spawn(test: &TestDatabase, id: &str) -> ServerProcess {
+pub(crate) fn spawn(test: &TestDatabase, id: &str) -> ServerProcess {
     let mut env = database_env(&test.settings());
     for (key, value) in [
         ("GF_CLUSTER_INSTANCE_ID", id),
@@ -95,7 +95,7 @@ fn spawn(test: &TestDatabase, id: &str) -> ServerProcess {
     ServerProcess::spawn(&env)
 }
 
-async fn call(url: &str, method: &str, path: &str, body: Value) -> http::HttpResponse {
+pub(crate) async fn call(url: &str, method: &str, path: &str, body: Value) -> http::HttpResponse {
     let headers = [ADMIN, ("content-type", "application/json")];
     http::request(method, &format!("{url}{path}"), &headers, body.to_string())
         .await
@@ -184,9 +184,9 @@ async fn setup(test: &TestDatabase) -> (Vec<ServerProcess>, Log, Arc<AtomicBool>
     }
 }
 
-fn delivered(log: &Log) -> HashMap<String, usize> {
+pub(crate) fn delivered(log: &Log) -> HashMap<String, usize> {
     let mut out = HashMap::new();
-    for (key, status, _) in log.lock().unwrap().iter() {
+    for (key, status, _, _) in log.lock().unwrap().iter() {
         if *status == 200 {
             *out.entry(key.clone()).or_insert(0) += 1;
         }
@@ -271,7 +271,7 @@ fn delivered_for(log: &Log, alertname: &str) -> usize {
     log.lock()
         .unwrap()
         .iter()
-        .filter(|(key, status, _)| *status == 200 && key.contains(&needle))
+        .filter(|(key, status, _, _)| *status == 200 && key.contains(&needle))
         .count()
 }
 

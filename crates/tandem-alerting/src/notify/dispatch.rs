@@ -35,7 +35,7 @@ use crate::notify::silence::Silencer;
 use crate::notify::store::{
     Claim, ClaimStatus, DocumentKind, FlushPlan, NewGroup, NotificationStore, PlannedNotification,
 };
-use crate::notify::timing::{MuteTiming, route_muted};
+use crate::notify::timing::{MuteTiming, route_muted, timings_by_name};
 use crate::{AlertInstance, AlertStore, InstanceState, Labels, OrgId};
 
 /// Typed settings of notifications; `Default` is the documented default.
@@ -273,21 +273,13 @@ async fn plan_pass(
                 (d.name, text)
             })
             .collect();
-        let timings = shared
-            .store
-            .documents(org, DocumentKind::MuteTiming)
-            .await?
-            .into_iter()
-            .filter_map(|d| {
-                match MuteTiming::parse(d.body.get("time_intervals").unwrap_or(&serde_json::Value::Null)) {
-                    Ok(timing) => Some((d.name, timing)),
-                    Err(err) => {
-                        tracing::warn!(org = org.0, name = %d.name, error = %err, "a stored mute timing is invalid; it never mutes");
-                        None
-                    }
-                }
-            })
-            .collect();
+        let timings = timings_by_name(
+            org,
+            shared
+                .store
+                .documents(org, DocumentKind::MuteTiming)
+                .await?,
+        );
         orgs.insert(
             org,
             OrgConfig {

@@ -89,6 +89,27 @@ impl MuteTiming {
     }
 }
 
+/// The org's stored mute timings by name; one that no longer parses is left out (it never
+/// mutes), with a warning.
+pub fn timings_by_name(
+    org: crate::OrgId,
+    documents: Vec<crate::notify::store::NamedDocument>,
+) -> HashMap<String, MuteTiming> {
+    documents
+        .into_iter()
+        .filter_map(|d| {
+            let intervals = d.body.get("time_intervals").unwrap_or(&Value::Null);
+            match MuteTiming::parse(intervals) {
+                Ok(timing) => Some((d.name, timing)),
+                Err(err) => {
+                    tracing::warn!(org = org.0, name = %d.name, error = %err, "a stored mute timing is invalid; it never mutes");
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
 /// Whether `route` sends nothing at `now_ms`: one of its `mute_time_intervals` is active,
 /// or it has `active_time_intervals` and none is. A name without a timing (deleted since)
 /// is never active.
@@ -97,10 +118,29 @@ pub fn route_muted(
     timings: &HashMap<String, MuteTiming>,
     now_ms: i64,
 ) -> bool {
-    let active = |name: &String| timings.get(name).is_some_and(|t| t.active_at(now_ms));
-    route.mute_time_intervals.iter().any(active)
-        || (!route.active_time_intervals.is_empty()
-            && !route.active_time_intervals.iter().any(active))
+    !muted_by(route, timings, now_ms).is_empty()
+}
+
+/// The names of the timings that mute `route` at `now_ms` (Alertmanager's `mutedBy`): its
+/// mute timings in force, and its active time intervals when none of them is.
+pub fn muted_by(
+    route: &CompiledRoute,
+    timings: &HashMap<String, MuteTiming>,
+    now_ms: i64,
+) -> Vec<String> {
+    let active = |name: &&String| timings.get(*name).is_some_and(|t| t.active_at(now_ms));
+    let mut names: Vec<String> = route
+        .mute_time_intervals
+        .iter()
+        .filter(active)
+        .cloned()
+        .collect();
+    if !route.active_time_intervals.is_empty()
+        && !route.active_time_intervals.iter().any(|n| active(&n))
+    {
+        names.extend(route.active_time_intervals.iter().cloned());
+    }
+    names
 }
 
 impl TimeInterval {

@@ -35,10 +35,18 @@ const PORT_ATTEMPTS: usize = 10;
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How to start the test Prometheus.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct PrometheusOptions {
     /// Require basic auth ([`BASIC_AUTH_USER`], [`BASIC_AUTH_PASSWORD`]) on every request.
     pub basic_auth: bool,
+    /// YAML appended to `prometheus.yml` after its `global` section: `rule_files`,
+    /// `alerting` and the like.
+    pub extra_config: String,
+    /// Files written beside `prometheus.yml` (name, content): rule files the extra
+    /// configuration names.
+    pub files: Vec<(String, String)>,
+    /// More command-line flags (`--rules.alert.resend-delay=1s`).
+    pub args: Vec<String>,
 }
 
 /// A running private Prometheus; killed and its files removed when dropped.
@@ -93,7 +101,17 @@ impl TestPrometheus {
             String::from_utf8_lossy(&backfill.stderr)
         );
         let config = dir.join("prometheus.yml");
-        std::fs::write(&config, "global:\n  evaluation_interval: 1h\n").expect("write the config");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  evaluation_interval: 1h\n{}",
+                options.extra_config
+            ),
+        )
+        .expect("write the config");
+        for (name, content) in &options.files {
+            std::fs::write(dir.join(name), content).expect("write a file beside the config");
+        }
         let web_config = dir.join("web.yml");
         if options.basic_auth {
             std::fs::write(
@@ -111,6 +129,7 @@ impl TestPrometheus {
                 .arg(format!("--web.listen-address=127.0.0.1:{port}"))
                 .arg("--storage.tsdb.retention.time=100y")
                 .arg("--log.level=warn")
+                .args(&options.args)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
@@ -126,7 +145,7 @@ impl TestPrometheus {
                 dir: dir.clone(),
                 version: version.clone(),
             };
-            match started.wait_ready(&tsdb, options).await {
+            match started.wait_ready(&tsdb, &options).await {
                 Ok(()) => {
                     eprintln!("test prometheus: {version} at {}", started.url);
                     return Some(started);
@@ -155,7 +174,7 @@ impl TestPrometheus {
 
     /// Waits until the server on our port answers and is ours; `Err` when our process died
     /// (another process took the port) or the deadline passed.
-    async fn wait_ready(&mut self, tsdb: &Path, options: PrometheusOptions) -> Result<(), String> {
+    async fn wait_ready(&mut self, tsdb: &Path, options: &PrometheusOptions) -> Result<(), String> {
         let client = reqwest::Client::new();
         let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
         let with_auth = |request: reqwest::RequestBuilder| {

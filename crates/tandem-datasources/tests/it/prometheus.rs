@@ -235,7 +235,10 @@ async fn failures_are_answered_per_query() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn basic_auth_and_custom_headers_reach_the_server() {
-    let options = PrometheusOptions { basic_auth: true };
+    let options = PrometheusOptions {
+        basic_auth: true,
+        ..PrometheusOptions::default()
+    };
     let Some(prometheus) = TestPrometheus::start(&data(), options).await else {
         return;
     };

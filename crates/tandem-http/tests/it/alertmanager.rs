@@ -416,6 +416,34 @@ tandem_http::cluster_tests!(
             .json();
         assert_eq!(groups.as_array().unwrap().len(), 1, "{groups}");
 
+        // A mute timing in force on the db team's route: the alert is suppressed, muted by it.
+        as_admin_ok(
+            "POST",
+            &a,
+            "/api/v1/provisioning/mute-timings",
+            json!({"name": "always", "time_intervals": [{"times": [{"start_time": "00:00", "end_time": "24:00"}]}]}),
+        )
+        .await;
+        as_admin_ok(
+            "PUT",
+            &a,
+            "/api/v1/provisioning/policies",
+            json!({"receiver": "grafana-default-email", "group_by": ["alertname"], "routes": [
+                {"receiver": "grafana-default-email", "object_matchers": [["team", "=", "db"]],
+                 "mute_time_intervals": ["always"]}]}),
+        )
+        .await;
+        let all = as_admin_ok("GET", &b, &format!("{V2}/alerts"), json!(null))
+            .await
+            .json();
+        assert_eq!(all[0]["status"]["state"], "suppressed", "{all}");
+        assert_eq!(all[0]["status"]["mutedBy"], json!(["always"]));
+        assert_eq!(all[0]["status"]["silencedBy"], json!([]));
+        let active = as_admin_ok("GET", &b, &format!("{V2}/alerts?active=false"), json!(null))
+            .await
+            .json();
+        assert_eq!(names(&active), ["DiskFull"]);
+
         // Viewers read but do not post; bad posts are refused whole and write nothing.
         create_user(&a, "am-poster", "poster-password").await;
         let viewer = basic("am-poster", "poster-password");

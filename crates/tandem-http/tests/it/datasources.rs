@@ -40,7 +40,10 @@ tandem_http::cluster_tests!(
     an_edit_on_one_instance_is_used_by_the_next_query_on_the_other,
     2,
     |cluster: TestCluster| async move {
-        let options = PrometheusOptions { basic_auth: true };
+        let options = PrometheusOptions {
+            basic_auth: true,
+            ..PrometheusOptions::default()
+        };
         let Some(prometheus) = TestPrometheus::start(&metrics(), options).await else {
             return;
         };

@@ -23,6 +23,8 @@ use tandem_alerting::notify::silence::{
     PostableSilence, Silence, SilenceMatcher, Silencer, format_time, parse_filter, parse_time,
     silence_matches_filter, sort_silences, validate_silence_id,
 };
+use tandem_alerting::notify::store::DocumentKind;
+use tandem_alerting::notify::timing::{muted_by, timings_by_name};
 use tandem_alerting::{AlertInstance, Labels, Matcher, OrgId};
 use tandem_sessions::Role;
 
@@ -237,15 +239,37 @@ fn public(labels: &Labels) -> Labels {
         .collect()
 }
 
-/// The org's firing alerts that pass `query`, with their JSON (Alertmanager's
-/// `gettableAlert`).
+/// Why a listed alert is suppressed: the silences and the timings that mute it.
+#[derive(Default)]
+struct Suppressed {
+    silenced_by: Vec<String>,
+    muted_by: Vec<String>,
+}
+
+/// What `GET alerts` and `GET alerts/groups` show: the org's instances, its compiled tree,
+/// and the index and suppression of each firing alert that passes the query.
+struct Shown {
+    instances: Vec<AlertInstance>,
+    tree: CompiledRoute,
+    shown: Vec<(usize, Suppressed)>,
+}
+
+/// The org's firing alerts that pass `query`, with why each is suppressed.
 async fn shown_alerts(
     state: &AppState,
     org: OrgId,
     query: &AlertQuery,
     instances: &[AlertInstance],
     tree: &CompiledRoute,
-) -> Result<Vec<(usize, Vec<String>)>, ApiError> {
+    now: i64,
+) -> Result<Vec<(usize, Suppressed)>, ApiError> {
+    let timings = timings_by_name(
+        org,
+        state
+            .notifications
+            .documents(org, DocumentKind::MuteTiming)
+            .await?,
+    );
     let silencer = Silencer::new(
         &state
             .notifications
@@ -262,13 +286,20 @@ async fn shown_alerts(
             continue;
         }
         let silenced_by = silencer.silenced_by(org, &instance.labels);
-        let suppressed = !silenced_by.is_empty();
-        if (suppressed && !query.silenced) || (!suppressed && !query.active) {
+        let mut routes = Vec::new();
+        tree.matching(&instance.labels, &mut routes);
+        let mut muted_by: Vec<String> = routes
+            .iter()
+            .flat_map(|r| muted_by(r, &timings, now))
+            .collect();
+        muted_by.sort();
+        muted_by.dedup();
+        let silenced = !silenced_by.is_empty();
+        let suppressed = silenced || !muted_by.is_empty();
+        if (silenced && !query.silenced) || (!suppressed && !query.active) {
             continue;
         }
         if let Some(re) = &query.receiver {
-            let mut routes = Vec::new();
-            tree.matching(&instance.labels, &mut routes);
             let named = |r: &&CompiledRoute| {
                 re.matches(&[("receiver".to_owned(), r.receiver.clone())].into())
             };
@@ -276,7 +307,13 @@ async fn shown_alerts(
                 continue;
             }
         }
-        out.push((i, silenced_by));
+        out.push((
+            i,
+            Suppressed {
+                silenced_by,
+                muted_by,
+            },
+        ));
     }
     Ok(out)
 }
@@ -285,9 +322,9 @@ fn alert_json(
     root_url: &str,
     instance: &AlertInstance,
     receivers: &[&str],
-    silenced_by: &[String],
+    why: &Suppressed,
 ) -> Value {
-    let state = if silenced_by.is_empty() {
+    let state = if why.silenced_by.is_empty() && why.muted_by.is_empty() {
         "active"
     } else {
         "suppressed"
@@ -307,9 +344,9 @@ fn alert_json(
         "receivers": receivers.iter().map(|r| json!({"name": r})).collect::<Vec<_>>(),
         "status": {
             "state": state,
-            "silencedBy": silenced_by,
+            "silencedBy": why.silenced_by,
             "inhibitedBy": [],
-            "mutedBy": [],
+            "mutedBy": why.muted_by,
         },
         "generatorURL": instance.generator_url.clone().unwrap_or_else(|| format!(
             "{}/alerting/grafana/{}/view?orgId={}",
@@ -324,7 +361,7 @@ async fn alerts_of(
     state: &AppState,
     current: &CurrentUser,
     params: &[(String, String)],
-) -> Result<(Vec<AlertInstance>, CompiledRoute, Vec<(usize, Vec<String>)>), ApiError> {
+) -> Result<Shown, ApiError> {
     current.require(Role::Viewer)?;
     let query = alert_query(params)?;
     let org = org(current);
@@ -334,8 +371,12 @@ async fn alerts_of(
     instances.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
     let (tree, _) = state.notifications.policy(org).await?;
     let tree = CompiledRoute::compile(&tree)?;
-    let shown = shown_alerts(state, org, &query, &instances, &tree).await?;
-    Ok((instances, tree, shown))
+    let shown = shown_alerts(state, org, &query, &instances, &tree, now).await?;
+    Ok(Shown {
+        instances,
+        tree,
+        shown,
+    })
 }
 
 /// `POST alerts`: alerts from an outside generator (a Prometheus server's
@@ -363,9 +404,13 @@ async fn list_alerts(
     current: CurrentUser,
     QueryParams(params): QueryParams<Vec<(String, String)>>,
 ) -> Result<Json<Value>, ApiError> {
-    let (instances, tree, shown) = alerts_of(&state, &current, &params).await?;
+    let Shown {
+        instances,
+        tree,
+        shown,
+    } = alerts_of(&state, &current, &params).await?;
     let mut out = Vec::new();
-    for (i, silenced_by) in &shown {
+    for (i, why) in &shown {
         let Some(instance) = instances.get(*i) else {
             continue;
         };
@@ -374,12 +419,7 @@ async fn list_alerts(
         let mut receivers: Vec<&str> = routes.iter().map(|r| r.receiver.as_str()).collect();
         receivers.sort_unstable();
         receivers.dedup();
-        out.push(alert_json(
-            &state.root_url,
-            instance,
-            &receivers,
-            silenced_by,
-        ));
+        out.push(alert_json(&state.root_url, instance, &receivers, why));
     }
     Ok(Json(Value::Array(out)))
 }
@@ -390,10 +430,14 @@ async fn alert_groups(
     current: CurrentUser,
     QueryParams(params): QueryParams<Vec<(String, String)>>,
 ) -> Result<Json<Value>, ApiError> {
-    let (instances, tree, shown) = alerts_of(&state, &current, &params).await?;
+    let Shown {
+        instances,
+        tree,
+        shown,
+    } = alerts_of(&state, &current, &params).await?;
     let mut groups: BTreeMap<(String, String, String), Vec<Value>> = BTreeMap::new();
     let mut group_labels: BTreeMap<(String, String, String), Labels> = BTreeMap::new();
-    for (i, silenced_by) in &shown {
+    for (i, why) in &shown {
         let Some(instance) = instances.get(*i) else {
             continue;
         };
@@ -410,7 +454,7 @@ async fn alert_groups(
                 &state.root_url,
                 instance,
                 &[route.receiver.as_str()],
-                silenced_by,
+                why,
             ));
             group_labels.entry(key).or_insert(labels);
         }
