@@ -1,8 +1,9 @@
 //! Notifications with real `tandem-server` processes: three instances, alert groups firing,
 //! a webhook receiver started by the test that answers 500 until the instance holding the
 //! claims is SIGKILLed (or SIGSTOPped for 10 s); a survivor delivers each group once.
-//! And a silence made through one process mutes what another sends, until it is expired
-//! through that other one.
+//! A silence made through one process mutes what another sends, until it is expired
+//! through that other one. And SIGKILLing every process while the groups fire, then
+//! starting new ones on the database, sends nothing again before `repeat_interval`.
 //!
 //! The runs use 1 s rule intervals and `group_wait`, and the default claim timeout (2 s).
 
@@ -356,5 +357,57 @@ tandem::storage::backend_tests!(
         tokio::time::sleep(Duration::from_secs(2)).await;
         assert_eq!(delivered_for(&log, "Rule 0"), 1);
         assert_eq!(delivered_for(&log, "Rule 1"), 1);
+    }
+);
+
+tandem::storage::backend_tests!(
+    restarting_every_process_sends_nothing_again_before_repeat_interval,
+    |test: TestDatabase| async move {
+        let (mut processes, log, fail, _) = setup(&test).await;
+        fail.store(false, Ordering::SeqCst);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while delivered(&log).len() < GROUPS {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "delivered: {:?}",
+                delivered(&log)
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Every process SIGKILLed while the rules fire, then a new cluster on the database.
+        for p in &mut processes {
+            p.kill().await;
+        }
+        let mut restarted: Vec<_> = (0..3).map(|i| spawn(&test, &format!("r{i}"))).collect();
+        for p in &mut restarted {
+            p.wait_healthy(START_DEADLINE).await;
+        }
+        // The new processes do send: an alert posted now is delivered once.
+        let url = restarted[1].url();
+        let r = call(
+            &url,
+            "POST",
+            "/api/alertmanager/grafana/api/v2/alerts",
+            json!([{"labels": {"alertname": "AfterRestart"}}]),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while delivered_for(&log, "AfterRestart") == 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the restarted cluster sent nothing"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Many evaluations, plan passes and group intervals later (repeat_interval 1 h),
+        // no group was sent again.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let counts = delivered(&log);
+        assert_eq!(counts.len(), GROUPS + 1, "{counts:?}");
+        assert!(
+            counts.values().all(|n| *n == 1),
+            "a group was sent again after the restart: {counts:?}"
+        );
     }
 );
