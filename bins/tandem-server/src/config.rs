@@ -136,6 +136,8 @@ pub(crate) const KEYS: &[Key] = &[
     key("smtp", "from_name", "Grafana", "sender name of emails"),
     key("smtp", "ehlo_identity", "", "name sent in EHLO; empty = localhost"),
     key("smtp", "startTLS_policy", "", "OpportunisticStartTLS (empty), MandatoryStartTLS or NoStartTLS"),
+    key("smtp", "cert_file", "", "PEM client certificate presented to the SMTP server; empty = none"),
+    key("smtp", "key_file", "", "PEM private key of cert_file"),
     key("cluster", "alerting_evaluation", "all", "all: every instance evaluates every rule; sharded: one live instance each"),
     key("unified_alerting", "execute_alerts", "true", "evaluate alert rules on this instance"),
     key("unified_alerting", "min_interval", "10s", "base interval; group intervals are multiples of it"),
@@ -825,16 +827,24 @@ fn smtp(values: &Values) -> Result<tandem_http::SmtpSettings, ConfigError> {
         from_name: values.get("smtp", "from_name")?,
         ehlo_identity: values.get("smtp", "ehlo_identity")?,
         start_tls_policy,
+        cert_file: values.get("smtp", "cert_file")?,
+        key_file: values.get("smtp", "key_file")?,
     };
     if smtp.enabled
         && let Err(problem) = smtp.check()
     {
-        let key = if problem.starts_with("host") {
-            "host"
-        } else {
-            "from_address"
+        let field = problem.split_once(':').map_or("", |(k, _)| k);
+        let (key, wanted) = match field {
+            "host" => ("host", "host:port".to_owned()),
+            "cert_file" | "key_file" => (
+                field,
+                format!(
+                    "a readable PEM certificate and its key, both set or both empty ({problem})"
+                ),
+            ),
+            _ => ("from_address", "a valid from_address".to_owned()),
         };
-        return Err(values.invalid("smtp", key, "host:port and a valid from_address"));
+        return Err(values.invalid("smtp", key, &wanted));
     }
     Ok(smtp)
 }
@@ -1761,6 +1771,16 @@ mod tests {
             "[smtp]\nenabled = true\nfrom_address = nobody\n",
             &[],
             "from_address",
+        );
+        check_error(
+            "[smtp]\nenabled = true\ncert_file = /nonexistent/client.pem\nkey_file = /nonexistent/client.key\n",
+            &[],
+            "cannot read /nonexistent/client.pem",
+        );
+        check_error(
+            "[smtp]\nenabled = true\ncert_file = /etc/hostname\n",
+            &[],
+            "go together",
         );
         check_error(
             "[cluster]\nnotification_log_retention = 1s\n",

@@ -14,9 +14,11 @@ use std::time::Duration;
 use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Identity, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 use serde_json::{Value, json};
 
 use crate::notify::contact::ContactPoint;
@@ -68,6 +70,12 @@ pub struct SmtpSettings {
     pub ehlo_identity: String,
     /// `startTLS_policy`.
     pub start_tls_policy: StartTlsPolicy,
+    /// `cert_file`: a PEM certificate this client presents to the server (TLS client
+    /// authentication), with `key_file`; empty means none. The first certificate of the file
+    /// is sent. Read at every connection, so a renewed file is picked up without a restart.
+    pub cert_file: String,
+    /// `key_file`: the PEM private key of `cert_file`.
+    pub key_file: String,
 }
 
 impl Default for SmtpSettings {
@@ -82,6 +90,8 @@ impl Default for SmtpSettings {
             from_name: "Grafana".to_owned(),
             ehlo_identity: String::new(),
             start_tls_policy: StartTlsPolicy::Opportunistic,
+            cert_file: String::new(),
+            key_file: String::new(),
         }
     }
 }
@@ -104,6 +114,8 @@ impl fmt::Debug for SmtpSettings {
             .field("from_address", &self.from_address)
             .field("from_name", &self.from_name)
             .field("start_tls_policy", &self.start_tls_policy)
+            .field("cert_file", &self.cert_file)
+            .field("key_file", &self.key_file)
             .finish_non_exhaustive()
     }
 }
@@ -115,7 +127,33 @@ impl SmtpSettings {
         self.from_address
             .parse::<lettre::Address>()
             .map_err(|err| format!("from_address: {err}"))?;
+        self.identity()?;
         Ok(())
+    }
+
+    /// The client certificate and key of `cert_file` and `key_file`, when set; both or
+    /// neither must be.
+    fn identity(&self) -> Result<Option<Identity>, String> {
+        let (cert, key) = (self.cert_file.trim(), self.key_file.trim());
+        if cert.is_empty() && key.is_empty() {
+            return Ok(None);
+        }
+        if cert.is_empty() || key.is_empty() {
+            return Err("cert_file: cert_file and key_file go together".to_owned());
+        }
+        let read = |field: &str, path: &str| {
+            std::fs::read(path).map_err(|err| format!("{field}: cannot read {path}: {err}"))
+        };
+        let cert_pem = read("cert_file", cert)?;
+        let key_pem = read("key_file", key)?;
+        let first = CertificateDer::pem_slice_iter(&cert_pem)
+            .next()
+            .ok_or_else(|| format!("cert_file: no PEM certificate in {cert}"))?
+            .map_err(|err| format!("cert_file: {cert}: {err}"))?;
+        // lettre's rustls identity takes the certificate as DER and the key as PEM.
+        Identity::from_pem(first.as_ref(), &key_pem)
+            .map(Some)
+            .map_err(|err| format!("key_file: {key}: {err}"))
     }
 
     fn host_port(&self) -> Result<(&str, u16), String> {
@@ -132,12 +170,15 @@ impl SmtpSettings {
 
     fn transport(&self, timeout: Duration) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
         let (host, port) = self.host_port()?;
+        let identity = self.identity()?;
         let tls = || {
-            TlsParameters::builder(host.to_owned())
+            let mut params = TlsParameters::builder(host.to_owned())
                 .dangerous_accept_invalid_certs(self.skip_verify)
-                .dangerous_accept_invalid_hostnames(self.skip_verify)
-                .build_rustls()
-                .map_err(|err| format!("TLS: {err}"))
+                .dangerous_accept_invalid_hostnames(self.skip_verify);
+            if let Some(identity) = identity.clone() {
+                params = params.identify_with(identity);
+            }
+            params.build_rustls().map_err(|err| format!("TLS: {err}"))
         };
         let tls = if port == 465 {
             Tls::Wrapper(tls()?)

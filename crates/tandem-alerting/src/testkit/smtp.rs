@@ -68,6 +68,14 @@ s.close()
 params = {"auth_require_tls": False}
 if user:
     params.update(authenticator=authenticator, auth_required=True)
+if os.environ.get("SINK_TLS_CERT"):
+    import ssl
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(os.environ["SINK_TLS_CERT"], os.environ["SINK_TLS_KEY"])
+    # Only a client presenting the trusted certificate completes STARTTLS.
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.load_verify_locations(os.environ["SINK_CLIENT_CA"])
+    params.update(tls_context=context, require_starttls=True)
 controller = Controller(Handler(), hostname="127.0.0.1", port=port, **params)
 controller.start()
 print("ready", port, flush=True)
@@ -98,6 +106,41 @@ pub struct ReceivedMail {
     pub login: Option<String>,
 }
 
+/// The TLS of a sink that requires client certificates.
+#[derive(Clone, Debug)]
+pub struct SinkTls {
+    /// The server's PEM certificate.
+    pub cert: PathBuf,
+    /// Its PEM key.
+    pub key: PathBuf,
+    /// The PEM certificates a client's certificate must chain to.
+    pub client_ca: PathBuf,
+}
+
+/// Makes a self-signed certificate for `common_name` with `openssl` in `dir`: the paths of
+/// the PEM certificate and its PEM (PKCS #8) key.
+pub fn self_signed(dir: &std::path::Path, common_name: &str) -> (PathBuf, PathBuf) {
+    let cert = dir.join(format!("{common_name}.pem"));
+    let key = dir.join(format!("{common_name}.key"));
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+        ])
+        .arg(format!("/CN={common_name}"))
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl req failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (cert, key)
+}
+
 /// A running sink; stopped when dropped.
 pub struct SmtpSink {
     child: Child,
@@ -110,6 +153,16 @@ impl SmtpSink {
     /// Starts a sink accepting anyone, or only `login` (user, password) when given; `None`
     /// after saying the test skipped when `aiosmtpd` is missing.
     pub async fn start(login: Option<(&str, &str)>) -> Option<SmtpSink> {
+        SmtpSink::start_with(login, None).await
+    }
+
+    /// Starts a sink that requires STARTTLS with `tls` (its certificate and key) and a
+    /// client certificate signed by (or equal to) `tls.client_ca`.
+    pub async fn start_tls(tls: SinkTls) -> Option<SmtpSink> {
+        SmtpSink::start_with(None, Some(tls)).await
+    }
+
+    async fn start_with(login: Option<(&str, &str)>, tls: Option<SinkTls>) -> Option<SmtpSink> {
         let python = python().await?;
         let dir = std::env::temp_dir().join(format!(
             "tandem-smtp-{}-{:08x}",
@@ -131,6 +184,12 @@ impl SmtpSink {
             command
                 .env("SINK_USER", user)
                 .env("SINK_PASSWORD", password);
+        }
+        if let Some(tls) = &tls {
+            command
+                .env("SINK_TLS_CERT", &tls.cert)
+                .env("SINK_TLS_KEY", &tls.key)
+                .env("SINK_CLIENT_CA", &tls.client_ca);
         }
         let mut child = command.spawn().expect("start the SMTP sink");
         let stdout = child.stdout.take().expect("the sink's stdout");

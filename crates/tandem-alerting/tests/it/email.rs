@@ -1,13 +1,15 @@
 //! Email contact points sent through a real SMTP server (aiosmtpd) by two dispatchers
 //! sharing one database: one message per flush and recipient batch, Grafana's subject,
-//! the SMTP login used.
+//! the SMTP login used; and `cert_file`/`key_file` presented to a server that requires a
+//! client certificate over STARTTLS.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tandem_alerting::notify::contact::ContactPoint;
+use tandem_alerting::notify::send_test;
 use tandem_alerting::notify::store::NotificationStore;
-use tandem_alerting::testkit::smtp::SmtpSink;
+use tandem_alerting::testkit::smtp::{SinkTls, SmtpSink, self_signed};
 use tandem_alerting::{
     Dispatcher, DispatcherDeps, InstanceState, NotifySettings, OrgId, Provenance, SmtpSettings,
     SqlAlertStore, SqlNotificationStore, StartTlsPolicy,
@@ -185,3 +187,83 @@ tandem_storage::backend_tests!(
         }
     }
 );
+
+/// An email contact point to `to`.
+fn mail_point(to: &str) -> ContactPoint {
+    ContactPoint::from_request(
+        "tls".into(),
+        "mail".into(),
+        "email".into(),
+        serde_json::json!({"addresses": to})
+            .as_object()
+            .unwrap()
+            .clone(),
+        false,
+        Provenance::Api,
+        None,
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn cert_file_and_key_file_authenticate_the_client_over_starttls() {
+    let dir = std::env::temp_dir().join(format!(
+        "tandem-smtp-tls-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (server_cert, server_key) = self_signed(&dir, "localhost");
+    let (client_cert, client_key) = self_signed(&dir, "tandem-client");
+    let (stranger_cert, stranger_key) = self_signed(&dir, "stranger");
+    let Some(sink) = SmtpSink::start_tls(SinkTls {
+        cert: server_cert,
+        key: server_key,
+        client_ca: client_cert.clone(),
+    })
+    .await
+    else {
+        return;
+    };
+    let smtp = |cert: &std::path::Path, key: &std::path::Path| SmtpSettings {
+        enabled: true,
+        host: sink.host(),
+        // The sink's own certificate is self-signed; what is tested is the client's.
+        skip_verify: true,
+        start_tls_policy: StartTlsPolicy::Mandatory,
+        cert_file: cert.display().to_string(),
+        key_file: key.display().to_string(),
+        ..SmtpSettings::default()
+    };
+    let payload = serde_json::json!({"title": "[FIRING:1] TLS", "message": "client certificate"});
+    let point = mail_point("oncall@example.com");
+    let timeout = Duration::from_secs(15);
+    send_test(&point, &payload, &smtp(&client_cert, &client_key), timeout)
+        .await
+        .expect("the trusted client certificate is accepted");
+    assert_eq!(sink.messages().len(), 1);
+    assert_eq!(sink.messages()[0].rcpt_tos, ["oncall@example.com"]);
+    for (what, settings) in [
+        (
+            "no certificate",
+            SmtpSettings {
+                cert_file: String::new(),
+                key_file: String::new(),
+                ..smtp(&client_cert, &client_key)
+            },
+        ),
+        (
+            "an untrusted certificate",
+            smtp(&stranger_cert, &stranger_key),
+        ),
+    ] {
+        assert!(
+            send_test(&point, &payload, &settings, timeout)
+                .await
+                .is_err(),
+            "{what} is refused"
+        );
+    }
+    assert_eq!(sink.messages().len(), 1, "nothing else was accepted");
+    let _ = std::fs::remove_dir_all(&dir);
+}
