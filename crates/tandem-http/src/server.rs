@@ -271,6 +271,10 @@ impl Server {
             live: live.clone(),
             alerting: alerting.rules,
             notifications: alerting.notifications,
+            dispatch_wake: alerting
+                .dispatcher
+                .as_ref()
+                .map_or_else(Default::default, tandem_alerting::Dispatcher::waker),
             smtp: Arc::new(settings.notifications.smtp.clone()),
             effective_config: Arc::new(settings.effective_config.clone()),
         });

@@ -74,6 +74,8 @@ pub struct AppStateParts {
     pub alerting: AlertRules,
     /// Contact points, notification policies, mute timings and templates.
     pub notifications: std::sync::Arc<dyn tandem_alerting::notify::store::NotificationStore>,
+    /// Wakes this instance's notification dispatcher (after a post to the Alertmanager API).
+    pub dispatch_wake: std::sync::Arc<tokio::sync::Notify>,
     /// `[smtp]`: how email contact points send (the test-receiver call uses it).
     pub smtp: Arc<tandem_alerting::SmtpSettings>,
     /// Every configuration key and its value in force, for `GET /api/admin/settings`.

@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
@@ -90,6 +90,7 @@ pub struct DispatcherDeps {
 pub struct Dispatcher {
     cancel: CancellationToken,
     task: Option<JoinHandle<()>>,
+    wake: Arc<Notify>,
 }
 
 /// How many notifications one instance sends at once.
@@ -121,11 +122,20 @@ impl Dispatcher {
             client,
             cancel: cancel.clone(),
         });
-        let task = tokio::spawn(run(deps.alerts, shared, cancel.clone()));
+        let wake = Arc::new(Notify::new());
+        let task = tokio::spawn(run(deps.alerts, shared, cancel.clone(), wake.clone()));
         Dispatcher {
             cancel,
             task: Some(task),
+            wake,
         }
+    }
+
+    /// What makes the dispatcher plan at once rather than at its next pass: notified by
+    /// whoever just changed the alerts (a post to the Alertmanager API), so that a new
+    /// group's `group_wait` starts from the post, not from the next poll.
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
     }
 
     /// Stops the loop; sends in flight finish (their claims stay valid).
@@ -143,10 +153,19 @@ impl Drop for Dispatcher {
     }
 }
 
-async fn run(alerts: Arc<dyn AlertStore>, shared: Arc<Shared>, cancel: CancellationToken) {
-    let mut plan =
-        tokio::time::interval(shared.settings.poll_interval.max(Duration::from_millis(50)));
-    plan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+/// The shortest wait between plan passes.
+const MIN_PLAN_GAP: Duration = Duration::from_millis(10);
+
+async fn run(
+    alerts: Arc<dyn AlertStore>,
+    shared: Arc<Shared>,
+    cancel: CancellationToken,
+    wake: Arc<Notify>,
+) {
+    let poll = shared.settings.poll_interval.max(Duration::from_millis(50));
+    // A pass runs every `poll`, and sooner when a group falls due before that (the pass
+    // learns when from the groups' rows) or when woken.
+    let mut next_plan = tokio::time::Instant::now();
     let mut take_over =
         tokio::time::interval((shared.settings.claim_timeout / 4).max(Duration::from_millis(50)));
     take_over.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -157,12 +176,23 @@ async fn run(alerts: Arc<dyn AlertStore>, shared: Arc<Shared>, cancel: Cancellat
     loop {
         let claims = tokio::select! {
             () = cancel.cancelled() => break,
-            _ = plan.tick() => match plan_pass(&alerts, &shared, &mut ensured).await {
-                Ok(claims) => claims,
-                Err(err) => {
-                    tracing::warn!(error = %err, "planning notifications failed");
-                    Vec::new()
+            () = async {
+                tokio::select! {
+                    () = tokio::time::sleep_until(next_plan) => {}
+                    () = wake.notified() => {}
                 }
+            } => {
+                let started = tokio::time::Instant::now();
+                let (claims, due_in) = match plan_pass(&alerts, &shared, &mut ensured).await {
+                    Ok(planned) => planned,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "planning notifications failed");
+                        (Vec::new(), None)
+                    }
+                };
+                let wait = due_in.map_or(poll, |d| d.clamp(MIN_PLAN_GAP, poll));
+                next_plan = (started + wait).max(tokio::time::Instant::now() + MIN_PLAN_GAP);
+                claims
             },
             _ = take_over.tick() => {
                 let free = u64::try_from(permits.available_permits()).unwrap_or(0).min(TAKE_OVER_BATCH);
@@ -234,11 +264,13 @@ struct OrgConfig {
     timings: HashMap<String, MuteTiming>,
 }
 
+/// One plan pass: the claims won, and how long until the earliest group that is not yet
+/// due falls due (by the database's clock), when some is.
 async fn plan_pass(
     alerts: &Arc<dyn AlertStore>,
     shared: &Shared,
     ensured: &mut HashSet<OrgId>,
-) -> crate::Result<Vec<Claim>> {
+) -> crate::Result<(Vec<Claim>, Option<Duration>)> {
     let mut instances = alerts.list_instances(None).await?;
     let (db_now, rows) = shared.store.groups().await?;
     // Alerts posted by outside generators (Prometheus) are routed with the rules' own.
@@ -319,6 +351,11 @@ async fn plan_pass(
         }
     }
     let known: HashSet<&str> = rows.iter().map(|r| r.group_id.as_str()).collect();
+    let mut due_in: Option<i64> = rows
+        .iter()
+        .filter(|r| r.next_due > db_now)
+        .map(|r| r.next_due - db_now)
+        .min();
     for (id, group) in &computed {
         if known.contains(id.as_str()) || !group.alerts.iter().any(|a| a.state.is_firing()) {
             continue;
@@ -333,6 +370,8 @@ async fn plan_pass(
                 group_wait_ms: group.route.group_wait_ms,
             })
             .await?;
+        let wait = group.route.group_wait_ms.max(0);
+        due_in = Some(due_in.map_or(wait, |d| d.min(wait)));
     }
     let ttl = ms(shared.settings.claim_timeout);
     let mut claims = Vec::new();
@@ -465,7 +504,8 @@ async fn plan_pass(
             claims.extend(won);
         }
     }
-    Ok(claims)
+    let due_in = due_in.map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0)));
+    Ok((claims, due_in))
 }
 
 /// Why an attempt failed.

@@ -395,6 +395,8 @@ async fn post_alerts(
         .notifications
         .post_alerts(org(&current), &alerts)
         .await?;
+    // This instance plans the new groups now, so their `group_wait` runs from the post.
+    state.dispatch_wake.notify_one();
     Ok(axum::http::StatusCode::OK)
 }
 
