@@ -10,8 +10,8 @@
 #   stall                    the same with SIGSTOP for 10 s instead (then SIGCONT);
 #   stall-1s                 Alertmanager only: stall with --cluster.peer-timeout=1s.
 # Prints, per system and scenario: groups delivered, duplicate deliveries, fail-over latency
-# (fault to first accepted delivery, worst group) and due-to-delivery p50/p99 (due = the post
-# returned + group_wait). Every scenario then waits QUIET seconds for late duplicates
+# (fault to first accepted delivery, worst group) and due-to-delivery p50/p99 (due = the
+# alert's first post returned + group_wait, the earliest its group can be due). Every scenario then waits QUIET seconds for late duplicates
 # (Alertmanager's third node sends 2 x peer_timeout after the first).
 # Usage: scripts/bench-notify-ha.sh [postgres-admin-url] [quiet-seconds]
 # BENCH_SYSTEMS=alertmanager or BENCH_SYSTEMS=tandem runs one side only.
@@ -61,7 +61,12 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            # 1 000 groups flush at once: a listen backlog of 5 would drop connections.
+            request_queue_size = 4096
+            daemon_threads = True
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -214,12 +219,17 @@ def alerts(prefix, n):
 
 
 def post_everywhere(cluster, batch):
-    """Posts the batch to every node, as a Prometheus server listing all three does; the time
-    the last post returned."""
+    """Posts the batch to every node, as a Prometheus server listing all three does, in
+    Prometheus' largest batches (256); when each alert's first post returned, by alertname
+    (its group cannot be due before that plus group_wait)."""
+    first = {}
     for url in cluster.post_base:
-        for k in range(0, len(batch), 256):  # Prometheus' largest batch
+        for k in range(0, len(batch), 256):
             request("POST", url, batch[k:k + 256])
-    return time.time()
+            returned = time.time()
+            for a in batch[k:k + 256]:
+                first.setdefault(a["labels"]["alertname"], returned)
+    return first
 
 
 def percentile(values, p):
@@ -229,15 +239,16 @@ def percentile(values, p):
 
 def summary(receiver, groups, fault_at=None, posted_at=None):
     accepted = receiver.accepted()
-    first = {}
+    first, names = {}, {}
     for t, key, _, _ in accepted:
         first.setdefault(key, t)
+        # Both systems' group keys end with the group labels: {alertname="Steady0042"}.
+        names.setdefault(key, key.rsplit('alertname="', 1)[-1].split('"', 1)[0])
     row = {"delivered": len(first), "of": groups, "duplicates": len(accepted) - len(first)}
     if fault_at is not None and first:
         row["failover_s"] = max(first.values()) - fault_at
     if posted_at is not None and first:
-        due = posted_at + GROUP_WAIT
-        lat = [max(0.0, t - due) * 1000 for t in first.values()]
+        lat = [max(0.0, t - posted_at[names[k]] - GROUP_WAIT) * 1000 for k, t in first.items()]
         row["p50_ms"], row["p99_ms"] = percentile(lat, 50), percentile(lat, 99)
     return row
 

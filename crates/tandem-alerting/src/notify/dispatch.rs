@@ -374,7 +374,7 @@ async fn plan_pass(
         due_in = Some(due_in.map_or(wait, |d| d.min(wait)));
     }
     let ttl = ms(shared.settings.claim_timeout);
-    let mut claims = Vec::new();
+    let mut plans = Vec::new();
     for row in rows {
         if row.next_due > db_now {
             continue;
@@ -499,10 +499,18 @@ async fn plan_pass(
             holder: shared.holder.clone(),
             ttl_ms: ttl,
         };
-        if let Some(won) = shared.store.plan_flush(&plan).await? {
-            tracing::debug!(group_key = %row.group_key, seq = row.seq + 1, notifications = won.len(), "planned a notification flush");
-            claims.extend(won);
-        }
+        plans.push(plan);
+    }
+    // One transaction per batch of flushes, every instance locking the groups' rows in the
+    // same order, so that planners racing for the same groups wait rather than deadlock.
+    plans.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+    let claims = shared.store.plan_flushes(&plans).await?;
+    if !claims.is_empty() {
+        tracing::debug!(
+            planned = plans.len(),
+            won = claims.len(),
+            "planned notification flushes"
+        );
     }
     let due_in = due_in.map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0)));
     Ok((claims, due_in))

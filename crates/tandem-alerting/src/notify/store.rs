@@ -217,6 +217,17 @@ pub trait NotificationStore: Send + Sync {
     /// Plans a flush (see [`FlushPlan`]); the claims of its notifications, or `None` when
     /// another instance planned it first or it is not due yet.
     async fn plan_flush(&self, plan: &FlushPlan) -> Result<Option<Vec<Claim>>>;
+    /// Plans several flushes at once (one transaction per batch where the store can), in
+    /// the order given; the claims of those this instance won.
+    async fn plan_flushes(&self, plans: &[FlushPlan]) -> Result<Vec<Claim>> {
+        let mut claims = Vec::new();
+        for plan in plans {
+            if let Some(won) = self.plan_flush(plan).await? {
+                claims.extend(won);
+            }
+        }
+        Ok(claims)
+    }
     /// Claims up to `limit` pending notifications whose lease expired.
     async fn take_over(&self, holder: &str, ttl_ms: i64, limit: u64) -> Result<Vec<Claim>>;
     /// Extends a claim's lease if it is still held by this token and unexpired: the fence

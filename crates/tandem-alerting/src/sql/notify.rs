@@ -169,6 +169,90 @@ const POINT_COLUMNS: &str =
 const CLAIM_COLUMNS: &str =
     "id, flush_key, org_id, integration_uid, receiver, payload, token, attempts";
 
+/// How many flushes one transaction of [`NotificationStore::plan_flushes`] plans.
+const FLUSH_BATCH: usize = 64;
+
+/// The statements of one flush: the compare-and-swap on the group, its delete when the
+/// group ends, and each notification's insert with the select of its claim.
+#[derive(Clone)]
+struct FlushStatements {
+    advance: Statement,
+    delete: Option<Statement>,
+    inserts: Vec<(Statement, Statement)>,
+}
+
+impl SqlNotificationStore {
+    fn flush_statements(&self, plan: &FlushPlan) -> Result<FlushStatements> {
+        let now = self.now();
+        let firing =
+            serde_json::to_string(&plan.firing).map_err(|err| Error::Corrupt(err.to_string()))?;
+        let advance = self.stmt(
+            &format!("UPDATE alert_notification_group SET seq = seq + 1, next_due = {now} + ?, last_sent_at = {now}, sent_firing = ? WHERE group_id = ? AND epoch = ? AND seq = ? AND next_due <= {now}"),
+            vec![Value::from(plan.group_interval_ms), Value::from(firing), Value::from(plan.group_id.clone()), Value::from(plan.epoch), Value::from(plan.seq)],
+        );
+        let delete = plan.ends.then(|| {
+            self.stmt(
+                "DELETE FROM alert_notification_group WHERE group_id = ? AND epoch = ?",
+                vec![Value::from(plan.group_id.clone()), Value::from(plan.epoch)],
+            )
+        });
+        let seq = plan.seq + 1;
+        let mut inserts = Vec::new();
+        for n in &plan.notifications {
+            let key = flush_key(&plan.group_id, plan.epoch, seq, &n.integration_uid);
+            let payload =
+                serde_json::to_string(&n.payload).map_err(|err| Error::Corrupt(err.to_string()))?;
+            let insert = self.stmt(
+                &format!("INSERT INTO alert_notification_log (flush_key, org_id, group_id, seq, integration_uid, receiver, payload, status, holder, token, expires_at, attempts, created_at, sent_at, last_error) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, 1, {now} + ?, 0, {now}, NULL, '')"),
+                vec![
+                    Value::from(key.clone()),
+                    Value::from(plan.org_id.0),
+                    Value::from(plan.group_id.clone()),
+                    Value::from(seq),
+                    Value::from(n.integration_uid.clone()),
+                    Value::from(plan.receiver.clone()),
+                    Value::from(payload),
+                    Value::from(plan.holder.clone()),
+                    Value::from(plan.ttl_ms),
+                ],
+            );
+            let select = self.stmt(
+                &format!("SELECT {CLAIM_COLUMNS} FROM alert_notification_log WHERE flush_key = ?"),
+                vec![Value::from(key)],
+            );
+            inserts.push((insert, select));
+        }
+        Ok(FlushStatements {
+            advance,
+            delete,
+            inserts,
+        })
+    }
+
+    /// Runs one flush's statements in `tx`: its claims, or `None` when the compare-and-swap
+    /// lost (another instance planned it, or it is not due).
+    async fn apply_flush(
+        &self,
+        tx: &impl ConnectionTrait,
+        statements: FlushStatements,
+    ) -> Result<Option<Vec<Claim>>> {
+        if tx.execute_raw(statements.advance).await?.rows_affected() != 1 {
+            return Ok(None);
+        }
+        if let Some(delete) = statements.delete {
+            tx.execute_raw(delete).await?;
+        }
+        let mut claims = Vec::new();
+        for (insert, select) in statements.inserts {
+            tx.execute_raw(insert).await?;
+            if let Some(row) = tx.query_one_raw(select).await? {
+                claims.push(SqlNotificationStore::claim_from_row(&row)?);
+            }
+        }
+        Ok(Some(claims))
+    }
+}
+
 #[async_trait::async_trait]
 impl NotificationStore for SqlNotificationStore {
     async fn ensure_defaults(&self, org: OrgId) -> Result<()> {
@@ -489,83 +573,56 @@ impl NotificationStore for SqlNotificationStore {
     }
 
     async fn plan_flush(&self, plan: &FlushPlan) -> Result<Option<Vec<Claim>>> {
-        let now = self.now();
-        let firing =
-            serde_json::to_string(&plan.firing).map_err(|err| Error::Corrupt(err.to_string()))?;
-        let advance = self.stmt(
-            &format!("UPDATE alert_notification_group SET seq = seq + 1, next_due = {now} + ?, last_sent_at = {now}, sent_firing = ? WHERE group_id = ? AND epoch = ? AND seq = ? AND next_due <= {now}"),
-            vec![Value::from(plan.group_interval_ms), Value::from(firing), Value::from(plan.group_id.clone()), Value::from(plan.epoch), Value::from(plan.seq)],
-        );
-        let delete = self.stmt(
-            "DELETE FROM alert_notification_group WHERE group_id = ? AND epoch = ?",
-            vec![Value::from(plan.group_id.clone()), Value::from(plan.epoch)],
-        );
-        let seq = plan.seq + 1;
-        let mut inserts = Vec::new();
-        for n in &plan.notifications {
-            let key = flush_key(&plan.group_id, plan.epoch, seq, &n.integration_uid);
-            let payload =
-                serde_json::to_string(&n.payload).map_err(|err| Error::Corrupt(err.to_string()))?;
-            inserts.push((
-                key.clone(),
-                self.stmt(
-                    &format!("INSERT INTO alert_notification_log (flush_key, org_id, group_id, seq, integration_uid, receiver, payload, status, holder, token, expires_at, attempts, created_at, sent_at, last_error) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, 1, {now} + ?, 0, {now}, NULL, '')"),
-                    vec![
-                        Value::from(key),
-                        Value::from(plan.org_id.0),
-                        Value::from(plan.group_id.clone()),
-                        Value::from(seq),
-                        Value::from(n.integration_uid.clone()),
-                        Value::from(plan.receiver.clone()),
-                        Value::from(payload),
-                        Value::from(plan.holder.clone()),
-                        Value::from(plan.ttl_ms),
-                    ],
-                ),
-            ));
-        }
-        let ends = plan.ends;
-        let select_sql =
-            format!("SELECT {CLAIM_COLUMNS} FROM alert_notification_log WHERE flush_key = ?");
-        let backend = self.backend();
+        let statements = self.flush_statements(plan)?;
         let outcome = self
             .db
             .transaction(|tx| {
-                let (advance, delete, inserts, select_sql) = (
-                    advance.clone(),
-                    delete.clone(),
-                    inserts.clone(),
-                    select_sql.clone(),
-                );
-                async move {
-                    if tx.execute_raw(advance).await?.rows_affected() != 1 {
-                        return Ok::<_, Error>(None);
-                    }
-                    if ends {
-                        tx.execute_raw(delete).await?;
-                    }
-                    let mut claims = Vec::new();
-                    for (key, insert) in inserts {
-                        tx.execute_raw(insert).await?;
-                        let row = tx
-                            .query_one_raw(Statement::from_sql_and_values(
-                                backend,
-                                placeholders(backend, &select_sql),
-                                vec![Value::from(key)],
-                            ))
-                            .await?;
-                        if let Some(row) = row {
-                            claims.push(SqlNotificationStore::claim_from_row(&row)?);
-                        }
-                    }
-                    Ok(Some(claims))
-                }
+                let statements = statements.clone();
+                async move { self.apply_flush(&*tx, statements).await }
             })
             .await;
         match outcome {
             Err(err) if err.is_unique_violation() => Ok(None),
             other => other,
         }
+    }
+
+    async fn plan_flushes(&self, plans: &[FlushPlan]) -> Result<Vec<Claim>> {
+        let mut claims = Vec::new();
+        for chunk in plans.chunks(FLUSH_BATCH) {
+            let statements = chunk
+                .iter()
+                .map(|p| self.flush_statements(p))
+                .collect::<Result<Vec<_>>>()?;
+            let outcome = self
+                .db
+                .transaction(|tx| {
+                    let statements = statements.clone();
+                    async move {
+                        let mut won = Vec::new();
+                        for s in statements {
+                            if let Some(c) = self.apply_flush(&*tx, s).await? {
+                                won.extend(c);
+                            }
+                        }
+                        Ok::<_, Error>(won)
+                    }
+                })
+                .await;
+            match outcome {
+                Ok(won) => claims.extend(won),
+                // Another planner raced one of them: plan the batch one by one.
+                Err(err) if err.is_unique_violation() => {
+                    for plan in chunk {
+                        if let Some(won) = self.plan_flush(plan).await? {
+                            claims.extend(won);
+                        }
+                    }
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(claims)
     }
 
     async fn take_over(&self, holder: &str, ttl_ms: i64, limit: u64) -> Result<Vec<Claim>> {
