@@ -356,23 +356,23 @@ async fn plan_pass(
         .filter(|r| r.next_due > db_now)
         .map(|r| r.next_due - db_now)
         .min();
+    let mut new_groups = Vec::new();
     for (id, group) in &computed {
         if known.contains(id.as_str()) || !group.alerts.iter().any(|a| a.state.is_firing()) {
             continue;
         }
-        shared
-            .store
-            .create_group(&NewGroup {
-                group_id: id.clone(),
-                org_id: group.org_id,
-                receiver: group.receiver.clone(),
-                group_key: group.group_key.clone(),
-                group_wait_ms: group.route.group_wait_ms,
-            })
-            .await?;
+        new_groups.push(NewGroup {
+            group_id: id.clone(),
+            org_id: group.org_id,
+            receiver: group.receiver.clone(),
+            group_key: group.group_key.clone(),
+            group_wait_ms: group.route.group_wait_ms,
+        });
         let wait = group.route.group_wait_ms.max(0);
         due_in = Some(due_in.map_or(wait, |d| d.min(wait)));
     }
+    new_groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+    shared.store.create_groups(&new_groups).await?;
     let ttl = ms(shared.settings.claim_timeout);
     let mut plans = Vec::new();
     for row in rows {

@@ -214,6 +214,14 @@ pub trait NotificationStore: Send + Sync {
     async fn groups(&self) -> Result<(i64, Vec<GroupState>)>;
     /// Inserts a group unless it exists; `false` when another instance inserted it.
     async fn create_group(&self, group: &NewGroup) -> Result<bool>;
+    /// Inserts the groups that do not exist (one transaction per batch where the store
+    /// can).
+    async fn create_groups(&self, groups: &[NewGroup]) -> Result<()> {
+        for group in groups {
+            self.create_group(group).await?;
+        }
+        Ok(())
+    }
     /// Plans a flush (see [`FlushPlan`]); the claims of its notifications, or `None` when
     /// another instance planned it first or it is not due yet.
     async fn plan_flush(&self, plan: &FlushPlan) -> Result<Option<Vec<Claim>>>;

@@ -572,6 +572,52 @@ impl NotificationStore for SqlNotificationStore {
         }
     }
 
+    async fn create_groups(&self, groups: &[NewGroup]) -> Result<()> {
+        let now = self.now();
+        let columns = "(group_id, org_id, receiver, group_key, epoch, seq, next_due, last_sent_at, sent_firing, created_at)";
+        let values = format!("VALUES (?, ?, ?, ?, ?, 0, {now} + ?, 0, '[]', {now})");
+        // Inserted unless present, so a group another instance just created is no error.
+        let sql = match self.backend() {
+            DbBackend::Postgres => format!(
+                "INSERT INTO alert_notification_group {columns} {values} ON CONFLICT (group_id) DO NOTHING"
+            ),
+            DbBackend::MySql => {
+                format!("INSERT IGNORE INTO alert_notification_group {columns} {values}")
+            }
+            _ => format!("INSERT OR IGNORE INTO alert_notification_group {columns} {values}"),
+        };
+        for chunk in groups.chunks(FLUSH_BATCH) {
+            let statements: Vec<Statement> = chunk
+                .iter()
+                .map(|group| {
+                    self.stmt(
+                        &sql,
+                        vec![
+                            Value::from(group.group_id.clone()),
+                            Value::from(group.org_id.0),
+                            Value::from(group.receiver.clone()),
+                            Value::from(group.group_key.clone()),
+                            Value::from(i64::from(rand::random::<u32>() >> 1)),
+                            Value::from(group.group_wait_ms),
+                        ],
+                    )
+                })
+                .collect();
+            self.db
+                .transaction(|tx| {
+                    let statements = statements.clone();
+                    async move {
+                        for statement in statements {
+                            tx.execute_raw(statement).await?;
+                        }
+                        Ok::<_, Error>(())
+                    }
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
     async fn plan_flush(&self, plan: &FlushPlan) -> Result<Option<Vec<Claim>>> {
         let statements = self.flush_statements(plan)?;
         let outcome = self
