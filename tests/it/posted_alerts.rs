@@ -265,12 +265,28 @@ tandem::storage::backend_tests!(
         tokio::time::sleep(Duration::from_secs(3)).await;
         let seen = accepted(&log);
         assert_eq!(seen.len(), 2 * MANY, "every group firing and resolved");
-        let twice: Vec<_> = seen.iter().filter(|(_, v)| v.len() != 1).collect();
-        assert!(
-            twice.is_empty(),
-            "notified more than once: {:?}",
-            twice.len()
-        );
+        let twice: Vec<_> = seen
+            .iter()
+            .filter(|(_, v)| v.len() != 1)
+            .map(|(k, _)| k)
+            .collect();
+        if !twice.is_empty() {
+            // What the instances said about claims, to tell a take-over from a re-plan.
+            let said: Vec<String> = processes
+                .iter()
+                .flat_map(|p| {
+                    p.logs()
+                        .lines()
+                        .filter(|l| {
+                            l.contains("claim") || l.contains("took over") || l.contains("WARN")
+                        })
+                        .map(|l| format!("{}: {l}", p.instance_id()))
+                        .collect::<Vec<_>>()
+                })
+                .take(200)
+                .collect();
+            panic!("notified more than once: {twice:?}\n{}", said.join("\n"));
+        }
         for ((_, state), bodies) in &seen {
             assert_eq!(bodies[0]["alerts"].as_array().unwrap().len(), 1);
             assert_eq!(bodies[0]["alerts"][0]["status"], state.as_str());

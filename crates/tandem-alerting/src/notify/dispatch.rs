@@ -173,7 +173,14 @@ async fn run(
     let mut sends: JoinSet<()> = JoinSet::new();
     let mut ensured: HashSet<OrgId> = HashSet::new();
     let ttl = ms(shared.settings.claim_timeout);
+    // Set when due flushes were left for later because every send slot was taken: the
+    // next send that ends plans again at once.
+    let mut backlog = false;
     loop {
+        // An instance wins no more claims than it can start sending at once: a claim left
+        // waiting for a slot would outlive its lease unrenewed, and the due groups it leaves
+        // are planned by the other instances meanwhile.
+        let budget = MAX_CONCURRENT_SENDS.saturating_sub(sends.len());
         let claims = tokio::select! {
             () = cancel.cancelled() => break,
             () = async {
@@ -183,19 +190,30 @@ async fn run(
                 }
             } => {
                 let started = tokio::time::Instant::now();
-                let (claims, due_in) = match plan_pass(&alerts, &shared, &mut ensured).await {
-                    Ok(planned) => planned,
-                    Err(err) => {
-                        tracing::warn!(error = %err, "planning notifications failed");
-                        (Vec::new(), None)
-                    }
-                };
-                let wait = due_in.map_or(poll, |d| d.clamp(MIN_PLAN_GAP, poll));
-                next_plan = (started + wait).max(tokio::time::Instant::now() + MIN_PLAN_GAP);
-                claims
+                if budget == 0 {
+                    backlog = true;
+                    next_plan = started + poll;
+                    Vec::new()
+                } else {
+                    let pass = match plan_pass(&alerts, &shared, &mut ensured, budget).await {
+                        Ok(pass) => pass,
+                        Err(err) => {
+                            tracing::warn!(error = %err, "planning notifications failed");
+                            Pass::default()
+                        }
+                    };
+                    backlog = pass.backlog;
+                    let wait = if pass.backlog {
+                        MIN_PLAN_GAP
+                    } else {
+                        pass.due_in.map_or(poll, |d| d.clamp(MIN_PLAN_GAP, poll))
+                    };
+                    next_plan = (started + wait).max(tokio::time::Instant::now() + MIN_PLAN_GAP);
+                    pass.claims
+                }
             },
             _ = take_over.tick() => {
-                let free = u64::try_from(permits.available_permits()).unwrap_or(0).min(TAKE_OVER_BATCH);
+                let free = u64::try_from(budget).unwrap_or(0).min(TAKE_OVER_BATCH);
                 if free == 0 {
                     Vec::new()
                 } else {
@@ -213,7 +231,12 @@ async fn run(
                     }
                 }
             },
-            Some(_) = sends.join_next(), if !sends.is_empty() => Vec::new(),
+            Some(_) = sends.join_next(), if !sends.is_empty() => {
+                if backlog {
+                    next_plan = tokio::time::Instant::now();
+                }
+                Vec::new()
+            },
         };
         for claim in claims {
             let (shared, permits) = (shared.clone(), permits.clone());
@@ -264,13 +287,25 @@ struct OrgConfig {
     timings: HashMap<String, MuteTiming>,
 }
 
-/// One plan pass: the claims won, and how long until the earliest group that is not yet
-/// due falls due (by the database's clock), when some is.
+/// What one plan pass did.
+#[derive(Default)]
+struct Pass {
+    /// The claims won.
+    claims: Vec<Claim>,
+    /// How long until the earliest group that is not yet due falls due (by the database's
+    /// clock), when some is.
+    due_in: Option<Duration>,
+    /// Whether due flushes were left unplanned for want of send slots.
+    backlog: bool,
+}
+
+/// One plan pass, planning at most `budget` due flushes.
 async fn plan_pass(
     alerts: &Arc<dyn AlertStore>,
     shared: &Shared,
     ensured: &mut HashSet<OrgId>,
-) -> crate::Result<(Vec<Claim>, Option<Duration>)> {
+    budget: usize,
+) -> crate::Result<Pass> {
     let mut instances = alerts.list_instances(None).await?;
     let (db_now, rows) = shared.store.groups().await?;
     // Alerts posted by outside generators (Prometheus) are routed with the rules' own.
@@ -374,8 +409,8 @@ async fn plan_pass(
     new_groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
     shared.store.create_groups(&new_groups).await?;
     let ttl = ms(shared.settings.claim_timeout);
-    let mut plans = Vec::new();
-    for row in rows {
+    let mut due: Vec<Due<'_>> = Vec::new();
+    for row in &rows {
         if row.next_due > db_now {
             continue;
         }
@@ -446,61 +481,29 @@ async fn plan_pass(
         if !ends && firing.is_empty() && resolved.is_empty() {
             continue;
         }
-        let mut notifications = Vec::new();
-        if let (Some(group), Some(config)) = (group, orgs.get(&row.org_id)) {
-            let mut notified: Vec<NotifiedAlert<'_>> = firing
-                .iter()
-                .map(|a| NotifiedAlert {
-                    instance: a,
-                    firing: true,
-                })
-                .collect();
-            notified.extend(resolved.iter().map(|a| NotifiedAlert {
-                instance: a,
-                firing: false,
-            }));
-            if !notified.is_empty() {
-                let notification = Notification {
-                    receiver: &row.receiver,
-                    org_id: row.org_id,
-                    group_key: &row.group_key,
-                    group_labels: &group.group_labels,
-                    alerts: notified,
-                    external_url: &shared.settings.external_url,
-                };
-                for point in config.points.iter().filter(|p| p.name == row.receiver) {
-                    if ends && point.disable_resolve_message {
-                        continue;
-                    }
-                    notifications.push(PlannedNotification {
-                        integration_uid: point.uid.clone(),
-                        payload: if point.kind == "email" {
-                            email_body(&notification, point, &config.templates)
-                        } else {
-                            webhook_body(&notification, point, &config.templates)
-                        },
-                    });
-                }
-            }
-        }
-        let interval = group.map_or(crate::notify::policy::DEFAULT_GROUP_INTERVAL_MS, |g| {
-            g.route.group_interval_ms
-        });
-        let plan = FlushPlan {
-            group_id: row.group_id.clone(),
-            org_id: row.org_id,
-            receiver: row.receiver.clone(),
-            epoch: row.epoch,
-            seq: row.seq,
-            group_interval_ms: interval,
-            firing: firing_fps,
+        due.push(Due {
+            row,
+            group,
+            firing,
+            resolved,
+            firing_fps,
             ends,
-            notifications,
-            holder: shared.holder.clone(),
-            ttl_ms: ttl,
-        };
-        plans.push(plan);
+        });
     }
+    // Beyond the budget, each instance plans a window starting at a random due group, so
+    // that instances sharing a backlog mostly plan different groups rather than race for
+    // the same ones; payloads are rendered for the window only.
+    let backlog = due.len() > budget;
+    if backlog {
+        due.sort_by(|a, b| a.row.group_id.cmp(&b.row.group_id));
+        let start = rand::random_range(0..due.len());
+        due.rotate_left(start);
+        due.truncate(budget);
+    }
+    let mut plans: Vec<FlushPlan> = due
+        .into_iter()
+        .map(|d| flush_plan(shared, &orgs, d, ttl))
+        .collect();
     // One transaction per batch of flushes, every instance locking the groups' rows in the
     // same order, so that planners racing for the same groups wait rather than deadlock.
     plans.sort_by(|a, b| a.group_id.cmp(&b.group_id));
@@ -509,11 +512,96 @@ async fn plan_pass(
         tracing::debug!(
             planned = plans.len(),
             won = claims.len(),
+            backlog,
             "planned notification flushes"
         );
     }
     let due_in = due_in.map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0)));
-    Ok((claims, due_in))
+    Ok(Pass {
+        claims,
+        due_in,
+        backlog,
+    })
+}
+
+/// A group whose flush is due, with what it has to say.
+struct Due<'a> {
+    row: &'a crate::notify::store::GroupState,
+    group: Option<&'a Computed<'a>>,
+    firing: Vec<&'a AlertInstance>,
+    resolved: Vec<&'a AlertInstance>,
+    firing_fps: Vec<String>,
+    ends: bool,
+}
+
+/// The flush of `due`, its payloads rendered for each integration of its receiver.
+fn flush_plan(
+    shared: &Shared,
+    orgs: &BTreeMap<OrgId, OrgConfig>,
+    due: Due<'_>,
+    ttl: i64,
+) -> FlushPlan {
+    let Due {
+        row,
+        group,
+        firing,
+        resolved,
+        firing_fps,
+        ends,
+    } = due;
+    let mut notifications = Vec::new();
+    if let (Some(group), Some(config)) = (group, orgs.get(&row.org_id)) {
+        let mut notified: Vec<NotifiedAlert<'_>> = firing
+            .iter()
+            .map(|a| NotifiedAlert {
+                instance: a,
+                firing: true,
+            })
+            .collect();
+        notified.extend(resolved.iter().map(|a| NotifiedAlert {
+            instance: a,
+            firing: false,
+        }));
+        if !notified.is_empty() {
+            let notification = Notification {
+                receiver: &row.receiver,
+                org_id: row.org_id,
+                group_key: &row.group_key,
+                group_labels: &group.group_labels,
+                alerts: notified,
+                external_url: &shared.settings.external_url,
+            };
+            for point in config.points.iter().filter(|p| p.name == row.receiver) {
+                if ends && point.disable_resolve_message {
+                    continue;
+                }
+                notifications.push(PlannedNotification {
+                    integration_uid: point.uid.clone(),
+                    payload: if point.kind == "email" {
+                        email_body(&notification, point, &config.templates)
+                    } else {
+                        webhook_body(&notification, point, &config.templates)
+                    },
+                });
+            }
+        }
+    }
+    let interval = group.map_or(crate::notify::policy::DEFAULT_GROUP_INTERVAL_MS, |g| {
+        g.route.group_interval_ms
+    });
+    FlushPlan {
+        group_id: row.group_id.clone(),
+        org_id: row.org_id,
+        receiver: row.receiver.clone(),
+        epoch: row.epoch,
+        seq: row.seq,
+        group_interval_ms: interval,
+        firing: firing_fps,
+        ends,
+        notifications,
+        holder: shared.holder.clone(),
+        ttl_ms: ttl,
+    }
 }
 
 /// Why an attempt failed.
@@ -524,28 +612,38 @@ pub(crate) enum Failure {
     Permanent(String),
 }
 
-/// Runs `fut` while renewing the claim every third of its lease; `None` when the lease was
-/// lost (the future is dropped: nothing more is sent).
-async fn hold<T>(shared: &Shared, claim: &Claim, fut: impl Future<Output = T>) -> Option<T> {
-    let ttl = ms(shared.settings.claim_timeout);
-    let mut renew =
-        tokio::time::interval((shared.settings.claim_timeout / 3).max(Duration::from_millis(20)));
-    renew.tick().await;
-    tokio::pin!(fut);
-    loop {
-        tokio::select! {
-            out = &mut fut => return Some(out),
-            _ = renew.tick() => {
-                match shared.store.renew_claim(claim.id, claim.token, ttl).await {
-                    Ok(true) => {}
-                    Ok(false) => return None,
-                    Err(err) => {
-                        tracing::warn!(error = %err, "renewing a notification claim failed");
-                        return None;
-                    }
+/// Runs `fut` while renewing the claim every third of its lease, which this instance holds
+/// until `held_until` as far as it knows (moved on by each renewal); `None` when the lease was lost (the future is
+/// dropped: nothing more is sent). The future keeps running while a renewal waits for the
+/// database, and a renewal that fails for a database error is tried again while the lease
+/// still holds, so a busy database alone does not abandon a send that is going through.
+async fn hold<T>(
+    shared: &Shared,
+    claim: &Claim,
+    held_until: &mut tokio::time::Instant,
+    fut: impl Future<Output = T>,
+) -> Option<T> {
+    let ttl = shared.settings.claim_timeout;
+    let lease = async {
+        let mut renew = tokio::time::interval((ttl / 3).max(Duration::from_millis(20)));
+        renew.tick().await;
+        loop {
+            renew.tick().await;
+            let started = tokio::time::Instant::now();
+            let renewal = shared.store.renew_claim(claim.id, claim.token, ms(ttl));
+            match tokio::time::timeout_at(*held_until, renewal).await {
+                Ok(Ok(true)) => *held_until = started + ttl,
+                Ok(Ok(false)) | Err(_) => return,
+                Ok(Err(err)) => {
+                    tracing::warn!(error = %err, "renewing a notification claim failed");
                 }
             }
         }
+    };
+    tokio::select! {
+        biased;
+        out = fut => Some(out),
+        () = lease => None,
     }
 }
 
@@ -581,6 +679,7 @@ async fn deliver(shared: &Shared, claim: Claim) {
             return;
         }
         // The fence: only the current, unexpired holder sends.
+        let fenced_at = tokio::time::Instant::now();
         match shared.store.renew_claim(claim.id, claim.token, ttl).await {
             Ok(true) => {}
             Ok(false) => {
@@ -593,7 +692,15 @@ async fn deliver(shared: &Shared, claim: Claim) {
             }
         }
         attempts += 1;
-        let Some(outcome) = hold(shared, &claim, send(shared, &point, &claim)).await else {
+        let mut held_until = fenced_at + shared.settings.claim_timeout;
+        let Some(outcome) = hold(
+            shared,
+            &claim,
+            &mut held_until,
+            send(shared, &point, &claim),
+        )
+        .await
+        else {
             tracing::info!(flush_key = %claim.flush_key, "lost a notification claim while sending");
             return;
         };
@@ -619,7 +726,7 @@ async fn deliver(shared: &Shared, claim: Claim) {
                     .store
                     .record_attempt(claim.id, claim.token, attempts, &error)
                     .await;
-                if hold(shared, &claim, tokio::time::sleep(backoff))
+                if hold(shared, &claim, &mut held_until, tokio::time::sleep(backoff))
                     .await
                     .is_none()
                 {
