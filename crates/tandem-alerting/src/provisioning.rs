@@ -1,6 +1,6 @@
 //! Grafana's alerting provisioning files, `provisioning/alerting/*.yaml`: the rule groups
-//! (`groups`) and `deleteRules`. The contact point, policy, mute timing and template
-//! sections are the notifier's and are ignored here.
+//! (`groups`) and `deleteRules`, and through [`crate::notify::provision`] the notifier's
+//! sections (contact points, policies, mute timings, templates).
 //!
 //! Every instance applies the same files; a group is written through the same path as the
 //! provisioning API with provenance `file`, and rules identical to the stored ones are not
@@ -8,11 +8,16 @@
 //! folder is named by title and created when missing, as in Grafana.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
+use crate::notify::provision::{
+    NotifierProvisioner, NotifierProvisioning, NotifierProvisioningReport,
+};
+use crate::notify::store::NotificationStore;
 use crate::store::{GroupRule, GroupWriter};
 use crate::{
     AlertQuery, AlertRules, Error, ExecErrState, NoDataState, OrgId, Provenance, Result, RuleSpec,
@@ -41,6 +46,8 @@ pub struct AlertProvisioning {
     pub groups: Vec<ProvisionedGroup>,
     /// `deleteRules`: (org, uid).
     pub delete_rules: Vec<(OrgId, RuleUid)>,
+    /// The contact points, policies, mute timings and templates.
+    pub notifier: NotifierProvisioning,
 }
 
 /// What one run did.
@@ -54,12 +61,24 @@ pub struct AlertProvisioningReport {
     pub deleted: u64,
     /// Groups that could not be provisioned (logged).
     pub failed: u64,
+    /// What the notifier's sections did.
+    pub notifier: NotifierProvisioningReport,
 }
 
 impl AlertProvisioning {
     /// Parses one file; `lookup` resolves `$VAR` and `${VAR}` (query models are left as
     /// they are, annotations expand only `${VAR}`, as Grafana does).
     pub fn from_yaml(source: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        Self::from_file("(inline)", source, &lookup)
+    }
+
+    /// [`AlertProvisioning::from_yaml`] of the file named `file`, which names the place of
+    /// every notifier item it refuses.
+    fn from_file(
+        file: &str,
+        source: &str,
+        lookup: &impl Fn(&str) -> Option<String>,
+    ) -> Result<Self> {
         let invalid = |message: String| Error::InvalidProvisioningConfig(message);
         let document: Value =
             serde_saphyr::from_str(source).map_err(|err| invalid(err.to_string()))?;
@@ -87,6 +106,7 @@ impl AlertProvisioning {
         for item in list("groups")? {
             out.groups.push(group(&item, &lookup)?);
         }
+        out.notifier = NotifierProvisioning::from_document(file, &root, lookup)?;
         Ok(out)
     }
 
@@ -116,14 +136,16 @@ impl AlertProvisioning {
         let mut out = AlertProvisioning::default();
         for file in files {
             let text = std::fs::read_to_string(&file).map_err(|source| io(&file, source))?;
-            let parsed = Self::from_yaml(&text, &lookup).map_err(|err| match err {
-                Error::InvalidProvisioningConfig(m) => {
-                    Error::InvalidProvisioningConfig(format!("{}: {m}", file.display()))
+            let name = file.display().to_string();
+            let parsed = Self::from_file(&name, &text, &lookup).map_err(|err| match err {
+                Error::InvalidProvisioningConfig(m) if !m.starts_with(&name) => {
+                    Error::InvalidProvisioningConfig(format!("{name}: {m}"))
                 }
                 other => other,
             })?;
             out.groups.extend(parsed.groups);
             out.delete_rules.extend(parsed.delete_rules);
+            out.notifier.extend(parsed.notifier);
         }
         Ok(out)
     }
@@ -134,22 +156,46 @@ impl AlertProvisioning {
 pub struct AlertProvisioner {
     rules: AlertRules,
     config: AlertProvisioning,
+    notifier: Option<NotifierProvisioner>,
 }
 
 impl AlertProvisioner {
-    /// A provisioner of `config`.
+    /// A provisioner of `config`'s rules; [`AlertProvisioner::with_notifications`] adds its
+    /// notifier sections.
     pub fn new(rules: AlertRules, config: AlertProvisioning) -> AlertProvisioner {
-        AlertProvisioner { rules, config }
+        AlertProvisioner {
+            rules,
+            config,
+            notifier: None,
+        }
+    }
+
+    /// Applies the notifier's sections through `store` too.
+    pub fn with_notifications(mut self, store: Arc<dyn NotificationStore>) -> AlertProvisioner {
+        self.notifier = Some(NotifierProvisioner::new(
+            store,
+            self.config.notifier.clone(),
+        ));
+        self
     }
 
     /// Whether there is anything to provision.
     pub fn is_empty(&self) -> bool {
-        self.config.groups.is_empty() && self.config.delete_rules.is_empty()
+        self.config.groups.is_empty()
+            && self.config.delete_rules.is_empty()
+            && self
+                .notifier
+                .as_ref()
+                .is_none_or(NotifierProvisioner::is_empty)
     }
 
-    /// Applies the files once; a group that fails is logged and counted, the others go on.
+    /// Applies the files once: the notifier's sections first, so that rules find their
+    /// contact points; a group or item that fails is logged and counted, the others go on.
     pub async fn run_once(&self) -> AlertProvisioningReport {
         let mut report = AlertProvisioningReport::default();
+        if let Some(notifier) = &self.notifier {
+            report.notifier = notifier.run_once().await;
+        }
         for (org, uid) in &self.config.delete_rules {
             match self
                 .rules
@@ -227,13 +273,13 @@ impl AlertProvisioner {
             }
             let report = self.run_once().await;
             if report != AlertProvisioningReport::default() {
-                tracing::info!(?report, "provisioned alert rules");
+                tracing::info!(?report, "provisioned alerting");
             }
         }
     }
 }
 
-fn text(item: &Value, key: &str, lookup: &impl Fn(&str) -> Option<String>) -> String {
+pub(crate) fn text(item: &Value, key: &str, lookup: &impl Fn(&str) -> Option<String>) -> String {
     match item.get(key) {
         Some(Value::String(s)) => expand(s, lookup, false),
         Some(Value::Number(n)) => n.to_string(),
@@ -242,7 +288,7 @@ fn text(item: &Value, key: &str, lookup: &impl Fn(&str) -> Option<String>) -> St
     }
 }
 
-fn org(item: &Value, lookup: &impl Fn(&str) -> Option<String>) -> OrgId {
+pub(crate) fn org(item: &Value, lookup: &impl Fn(&str) -> Option<String>) -> OrgId {
     OrgId(
         text(item, "orgId", lookup)
             .trim()
@@ -387,7 +433,11 @@ fn rule_of(item: &Value, lookup: &impl Fn(&str) -> Option<String>) -> Result<(Ru
 
 /// `$NAME` and `${NAME}` (only the braced form when `braced_only`) → the variable (empty
 /// when unset); `$$` → `$`; any other `$` stays.
-fn expand(text: &str, lookup: &impl Fn(&str) -> Option<String>, braced_only: bool) -> String {
+pub(crate) fn expand(
+    text: &str,
+    lookup: &impl Fn(&str) -> Option<String>,
+    braced_only: bool,
+) -> String {
     if !text.contains('$') {
         return text.to_owned();
     }

@@ -500,12 +500,16 @@ async fn start_alerting(
         datasource_store,
         settings.alerting.clone(),
     );
-    let provisioner = AlertProvisioner::new(rules.clone(), settings.alerting_provisioning.clone());
+    let notifications: Arc<dyn tandem_alerting::notify::store::NotificationStore> = Arc::new(
+        tandem_alerting::SqlNotificationStore::new(db.clone(), &settings.identity.secret_key),
+    );
+    let provisioner = AlertProvisioner::new(rules.clone(), settings.alerting_provisioning.clone())
+        .with_notifications(notifications.clone());
     let provisioning = if provisioner.is_empty() {
         None
     } else {
         let report = provisioner.run_once().await;
-        tracing::info!(?report, "provisioned alert rules");
+        tracing::info!(?report, "provisioned alerting");
         let cancel = shutdown.clone();
         Some(tokio::spawn(async move {
             provisioner
@@ -514,9 +518,6 @@ async fn start_alerting(
         }))
     };
     let (events, _) = broadcast::channel(ALERTING_EVENTS_CAPACITY);
-    let notifications: Arc<dyn tandem_alerting::notify::store::NotificationStore> = Arc::new(
-        tandem_alerting::SqlNotificationStore::new(db.clone(), &settings.identity.secret_key),
-    );
     // Every instance dispatches, whether or not it evaluates: the claims make it once.
     let dispatcher = Some(tandem_alerting::Dispatcher::start(
         tandem_alerting::DispatcherDeps {

@@ -13,6 +13,7 @@ pub mod email;
 mod payload;
 pub mod policy;
 pub mod posted;
+pub mod provision;
 pub mod silence;
 pub mod store;
 mod text;

@@ -4,5 +4,6 @@ mod conformance;
 mod email;
 mod notifications;
 mod posted;
+mod provision;
 mod silences;
 mod timing;

@@ -418,19 +418,28 @@ tandem_storage::backend_tests!(
                 .secure["password"],
             "hunter2"
         );
-        let raw = a_raw_secure(&test).await;
+        let raw = raw_secure(&test, "p").await;
         assert!(!raw.contains("hunter2") && raw.contains("v1."), "{raw}");
     }
 );
 
-async fn a_raw_secure(test: &TestDatabase) -> String {
-    use tandem_storage::sea_orm::{ConnectionTrait, Statement};
+/// The stored (sealed) secrets of the contact point `uid`, as the database holds them.
+pub(crate) async fn raw_secure(test: &TestDatabase, uid: &str) -> String {
+    use tandem_storage::sea_orm::{ConnectionTrait, Statement, Value};
     let db = test.connect().await;
     let conn = db.connection();
+    let backend = conn.get_database_backend();
+    let sql = match backend {
+        tandem_storage::sea_orm::DbBackend::Postgres => {
+            "SELECT secure_settings FROM alert_contact_point WHERE uid = $1"
+        }
+        _ => "SELECT secure_settings FROM alert_contact_point WHERE uid = ?",
+    };
     let row = conn
-        .query_one_raw(Statement::from_string(
-            conn.get_database_backend(),
-            "SELECT secure_settings FROM alert_contact_point WHERE uid = 'p'",
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [Value::from(uid)],
         ))
         .await
         .unwrap()

@@ -441,3 +441,150 @@ async fn email_test_notification_postgres() {
 async fn email_test_notification_mysql() {
     email_test_notification(tandem_http::testkit::Backend::Mysql).await;
 }
+
+const PROVISIONED: &str = r#"
+apiVersion: 1
+templates:
+  - name: short
+    template: '{{ define "short" }}{{ len .Alerts }} alerts{{ end }}'
+muteTimes:
+  - name: weekends
+    time_intervals:
+      - weekdays: [saturday, sunday]
+contactPoints:
+  - name: hook
+    receivers:
+      - uid: filehook
+        type: webhook
+        settings:
+          url: http://127.0.0.1:9/hook
+          password: $HOOK_PASSWORD
+          username: tandem
+policies:
+  - receiver: hook
+    group_by: [alertname]
+    routes:
+      - receiver: hook
+        object_matchers: [[team, '=', db]]
+        mute_time_intervals: [weekends]
+"#;
+
+fn provisioned(_: usize, settings: &mut tandem_http::Settings) {
+    let lookup = |name: &str| (name == "HOOK_PASSWORD").then(|| "pw-81c2".to_owned());
+    settings.alerting_provisioning =
+        tandem_http::AlertProvisioning::from_yaml(PROVISIONED, lookup).unwrap();
+}
+
+tandem_http::cluster_tests!(
+    provisioning_files_configure_notifications_once_and_the_api_leaves_them_alone,
+    2,
+    provisioned,
+    |cluster: TestCluster| async move {
+        let (a, b) = (cluster.url(0), cluster.url(1));
+        // Both instances started at once with the same files.
+        let points = as_admin_ok(
+            "GET",
+            &b,
+            "/api/v1/provisioning/contact-points?name=hook",
+            json!(null),
+        )
+        .await
+        .json();
+        assert_eq!(points.as_array().unwrap().len(), 1, "{points}");
+        assert_eq!(points[0]["uid"], "filehook");
+        assert_eq!(points[0]["provenance"], "file");
+        assert_eq!(points[0]["settings"]["password"], "[REDACTED]");
+        assert!(!points.to_string().contains("pw-81c2"));
+        let tree = as_admin_ok("GET", &a, "/api/v1/provisioning/policies", json!(null))
+            .await
+            .json();
+        assert_eq!(tree["receiver"], "hook");
+        assert_eq!(tree["provenance"], "file");
+        let timing = as_admin_ok(
+            "GET",
+            &b,
+            "/api/v1/provisioning/mute-timings/weekends",
+            json!(null),
+        )
+        .await
+        .json();
+        assert_eq!(timing["provenance"], "file", "{timing}");
+
+        // The API refuses to change what a file manages, with or without
+        // X-Disable-Provenance, and nothing changes.
+        let put = as_admin(
+            "PUT",
+            &a,
+            "/api/v1/provisioning/contact-points/filehook",
+            json!({"name": "hook", "type": "webhook", "settings": {"url": "http://127.0.0.1:9/x"}}),
+        )
+        .await;
+        refused(&put, 409, "provenance");
+        let policy = as_admin(
+            "PUT",
+            &b,
+            "/api/v1/provisioning/policies",
+            json!({"receiver": "grafana-default-email"}),
+        )
+        .await;
+        refused(&policy, 409, "provenance");
+        refused(
+            &as_admin("DELETE", &a, "/api/v1/provisioning/policies", json!(null)).await,
+            409,
+            "provenance",
+        );
+        refused(
+            &as_admin(
+                "DELETE",
+                &b,
+                "/api/v1/provisioning/templates/short",
+                json!(null),
+            )
+            .await,
+            409,
+            "provenance",
+        );
+        refused(
+            &as_admin(
+                "PUT",
+                &a,
+                "/api/v1/provisioning/mute-timings/weekends",
+                json!({"name": "weekends", "time_intervals": []}),
+            )
+            .await,
+            409,
+            "provenance",
+        );
+        refused(
+            &as_admin(
+                "DELETE",
+                &a,
+                "/api/v1/provisioning/contact-points/filehook",
+                json!(null),
+            )
+            .await,
+            409,
+            "provenance",
+        );
+        let after = as_admin_ok(
+            "GET",
+            &a,
+            "/api/v1/provisioning/contact-points?name=hook",
+            json!(null),
+        )
+        .await
+        .json();
+        assert_eq!(after[0]["settings"]["url"], "http://127.0.0.1:9/hook");
+        let tree = as_admin_ok("GET", &b, "/api/v1/provisioning/policies", json!(null))
+            .await
+            .json();
+        assert_eq!(tree["receiver"], "hook");
+        as_admin_ok(
+            "GET",
+            &b,
+            "/api/v1/provisioning/templates/short",
+            json!(null),
+        )
+        .await;
+    }
+);

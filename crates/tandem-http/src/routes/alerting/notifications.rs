@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tandem_alerting::notify::contact::ContactPoint;
-use tandem_alerting::notify::contact::DEFAULT_RECEIVER;
-use tandem_alerting::notify::policy::{Route, default_tree};
+use tandem_alerting::notify::policy::Route;
+use tandem_alerting::notify::provision;
 use tandem_alerting::notify::store::{DocumentKind, NamedDocument};
 use tandem_alerting::{Error as AlertingError, OrgId, Provenance, generate_uid, validate_uid};
 use tandem_sessions::Role;
@@ -97,6 +97,19 @@ struct NameQuery {
     name: Option<String>,
 }
 
+/// A file-provisioned item is changed only by its file (or with `X-Disable-Provenance`),
+/// as in Grafana: the next provisioning run would otherwise put the file's content back.
+fn guard(stored: Provenance, requested: Provenance) -> Result<(), ApiError> {
+    if stored.allows(requested) {
+        return Ok(());
+    }
+    Err(AlertingError::ProvenanceChange {
+        stored: stored.as_str(),
+        provided: requested.as_str(),
+    }
+    .into())
+}
+
 async fn ready(state: &AppState, org: OrgId) -> Result<(), ApiError> {
     state.notifications.ensure_defaults(org).await?;
     Ok(())
@@ -173,13 +186,7 @@ async fn update_point(
         );
     };
     let requested = provenance(&headers);
-    if !stored.provenance.allows(requested) {
-        return Err(AlertingError::ProvenanceChange {
-            stored: stored.provenance.as_str(),
-            provided: requested.as_str(),
-        }
-        .into());
-    }
+    guard(stored.provenance, requested)?;
     let point = ContactPoint::from_request(
         uid,
         body.name,
@@ -205,25 +212,15 @@ async fn update_point(
 async fn delete_point(
     State(state): State<AppState>,
     current: CurrentUser,
+    headers: HeaderMap,
     PathParams(uid): PathParams<String>,
 ) -> Result<Response, ApiError> {
     current.require(Role::Editor)?;
     let org = org(&current);
     let points = state.notifications.contact_points(org).await?;
     if let Some(point) = points.iter().find(|p| p.uid == uid) {
-        let others = points
-            .iter()
-            .filter(|p| p.name == point.name && p.uid != uid)
-            .count();
-        let (tree, _) = state.notifications.policy(org).await?;
-        let mut used = Vec::new();
-        tree.receivers(&mut used);
-        if others == 0 && used.contains(&point.name) {
-            return Err(AlertingError::NotificationConflict(
-                "contact point is referenced by a notification policy".to_owned(),
-            )
-            .into());
-        }
+        guard(point.provenance, provenance(&headers))?;
+        provision::check_point_unused(&*state.notifications, org, point, &points).await?;
         state.notifications.delete_contact_point(org, &uid).await?;
     }
     Ok((
@@ -257,6 +254,10 @@ async fn put_policy(
     current.require(Role::Editor)?;
     let org = org(&current);
     tree.validate()?;
+    guard(
+        state.notifications.policy(org).await?.1,
+        provenance(&headers),
+    )?;
     check_references(&state, org, &tree).await?;
     ready(&state, org).await?;
     state
@@ -271,40 +272,7 @@ async fn put_policy(
 }
 
 async fn check_references(state: &AppState, org: OrgId, tree: &Route) -> Result<(), ApiError> {
-    let mut names: Vec<String> = state
-        .notifications
-        .contact_points(org)
-        .await?
-        .into_iter()
-        .map(|p| p.name)
-        .collect();
-    if names.is_empty() {
-        // The org's defaults are written with the tree, after these checks.
-        names.push(DEFAULT_RECEIVER.to_owned());
-    }
-    let mut receivers = Vec::new();
-    tree.receivers(&mut receivers);
-    if let Some(missing) = receivers.iter().find(|r| !names.contains(r)) {
-        return Err(ApiError::bad_request(format!(
-            "invalid object specification: receiver '{}' does not exist",
-            missing.chars().take(190).collect::<String>()
-        )));
-    }
-    let timings = state
-        .notifications
-        .documents(org, DocumentKind::MuteTiming)
-        .await?;
-    let mut names = Vec::new();
-    tree.time_intervals(&mut names);
-    if let Some(missing) = names
-        .iter()
-        .find(|n| !timings.iter().any(|t| &t.name == *n))
-    {
-        return Err(ApiError::bad_request(format!(
-            "invalid object specification: mute time interval '{}' does not exist",
-            missing.chars().take(190).collect::<String>()
-        )));
-    }
+    provision::check_references(&*state.notifications, org, tree).await?;
     Ok(())
 }
 
@@ -312,26 +280,14 @@ async fn check_references(state: &AppState, org: OrgId, tree: &Route) -> Result<
 async fn reset_policy(
     State(state): State<AppState>,
     current: CurrentUser,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     current.require(Role::Editor)?;
-    let org = org(&current);
-    ready(&state, org).await?;
-    let points = state.notifications.contact_points(org).await?;
-    let receiver = if points.iter().any(|p| p.name == DEFAULT_RECEIVER) {
-        DEFAULT_RECEIVER.to_owned()
-    } else {
-        let uid = generate_uid();
-        let point = ContactPoint::default_point(uid);
-        state
-            .notifications
-            .create_contact_point(org, &point)
-            .await?;
-        point.name
-    };
-    state
-        .notifications
-        .set_policy(org, &default_tree(&receiver), Provenance::None)
-        .await?;
+    guard(
+        state.notifications.policy(org(&current)).await?.1,
+        provenance(&headers),
+    )?;
+    provision::reset_policy(&*state.notifications, org(&current)).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"message": "policies resetted"})),
@@ -395,6 +351,24 @@ async fn get_timing(
     }
 }
 
+/// [`guard`] of a stored mute timing or template, when there is one.
+async fn stored_guard(
+    state: &AppState,
+    current: &CurrentUser,
+    headers: &HeaderMap,
+    kind: DocumentKind,
+    name: &str,
+) -> Result<(), ApiError> {
+    match state
+        .notifications
+        .document(org(current), kind, name)
+        .await?
+    {
+        Some(doc) => guard(doc.provenance, provenance(headers)),
+        None => Ok(()),
+    }
+}
+
 async fn write_timing(
     state: &AppState,
     current: &CurrentUser,
@@ -407,6 +381,9 @@ async fn write_timing(
     tandem_storage::input::check_count("time_intervals", body.time_intervals.len(), 1_000)?;
     let intervals = json!(body.time_intervals);
     tandem_alerting::notify::timing::MuteTiming::parse(&intervals)?;
+    if !create {
+        stored_guard(state, current, headers, DocumentKind::MuteTiming, &name).await?;
+    }
     let doc = NamedDocument {
         name,
         body: json!({"time_intervals": intervals}),
@@ -456,9 +433,11 @@ async fn put_timing(
 async fn delete_timing(
     State(state): State<AppState>,
     current: CurrentUser,
+    headers: HeaderMap,
     PathParams(name): PathParams<String>,
 ) -> Result<Response, ApiError> {
     current.require(Role::Editor)?;
+    stored_guard(&state, &current, &headers, DocumentKind::MuteTiming, &name).await?;
     let org = org(&current);
     let (tree, _) = state.notifications.policy(org).await?;
     let mut used = Vec::new();
@@ -530,6 +509,7 @@ async fn put_template(
     current.require(Role::Editor)?;
     let name = checked_name(&name, "template")?;
     tandem_storage::input::check_bounded_text("template", &body.template, 1 << 20)?;
+    stored_guard(&state, &current, &headers, DocumentKind::Template, &name).await?;
     let doc = NamedDocument {
         name,
         body: json!({"template": body.template}),
@@ -547,9 +527,11 @@ async fn put_template(
 async fn delete_template(
     State(state): State<AppState>,
     current: CurrentUser,
+    headers: HeaderMap,
     PathParams(name): PathParams<String>,
 ) -> Result<Response, ApiError> {
     current.require(Role::Editor)?;
+    stored_guard(&state, &current, &headers, DocumentKind::Template, &name).await?;
     state
         .notifications
         .delete_document(org(&current), DocumentKind::Template, &name)
