@@ -374,7 +374,32 @@ tandem::storage::backend_tests!(
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        // Every process SIGKILLed while the rules fire, then a new cluster on the database.
+        // Every notification recorded as sent (a SIGKILL between a delivery and its record
+        // is the window an `Idempotency-Key` covers, documented in docs/ha.md, not what this
+        // test is about) ...
+        let db = test.connect().await;
+        let conn = db.connection();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let rows = conn
+                .query_all_raw(Statement::from_string(
+                    conn.get_database_backend(),
+                    "SELECT status FROM alert_notification_log WHERE status = 'pending'",
+                ))
+                .await
+                .unwrap();
+            if rows.is_empty() {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} notifications still pending",
+                rows.len()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // ... then every process SIGKILLed while the rules fire, and a new cluster on the
+        // database.
         for p in &mut processes {
             p.kill().await;
         }

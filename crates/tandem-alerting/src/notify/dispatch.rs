@@ -104,6 +104,31 @@ struct Shared {
     settings: NotifySettings,
     client: reqwest::Client,
     cancel: CancellationToken,
+    /// The claims this instance holds, (id, token), with how long it knows it holds each:
+    /// set when a claim is won, moved on only by a renewal the database confirmed.
+    held: std::sync::Mutex<HashMap<(i64, i64), tokio::time::Instant>>,
+}
+
+impl Shared {
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<(i64, i64), tokio::time::Instant>> {
+        self.held
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Until when this instance knows it holds `claim` (in the past once it is lost).
+    fn lease_until(&self, claim: &Claim) -> Option<tokio::time::Instant> {
+        self.held().get(&(claim.id, claim.token)).copied()
+    }
+}
+
+/// Forgets a claim once its delivery ends, however it ends.
+struct Release<'a>(&'a Shared, (i64, i64));
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        self.0.held().remove(&self.1);
+    }
 }
 
 impl Dispatcher {
@@ -121,7 +146,9 @@ impl Dispatcher {
             settings: deps.settings.clone(),
             client,
             cancel: cancel.clone(),
+            held: std::sync::Mutex::new(HashMap::new()),
         });
+        tokio::spawn(renew_held(shared.clone()));
         let wake = Arc::new(Notify::new());
         let task = tokio::spawn(run(deps.alerts, shared, cancel.clone(), wake.clone()));
         Dispatcher {
@@ -176,6 +203,7 @@ async fn run(
     // Set when due flushes were left for later because every send slot was taken: the
     // next send that ends plans again at once.
     let mut backlog = false;
+    let mut won_at = tokio::time::Instant::now();
     loop {
         // An instance wins no more claims than it can start sending at once: a claim left
         // waiting for a slot would outlive its lease unrenewed, and the due groups it leaves
@@ -190,6 +218,7 @@ async fn run(
                 }
             } => {
                 let started = tokio::time::Instant::now();
+                won_at = started;
                 if budget == 0 {
                     backlog = true;
                     next_plan = started + poll;
@@ -213,6 +242,7 @@ async fn run(
                 }
             },
             _ = take_over.tick() => {
+                won_at = tokio::time::Instant::now();
                 let free = u64::try_from(budget).unwrap_or(0).min(TAKE_OVER_BATCH);
                 if free == 0 {
                     Vec::new()
@@ -238,6 +268,13 @@ async fn run(
                 Vec::new()
             },
         };
+        let ttl_local = shared.settings.claim_timeout;
+        for claim in &claims {
+            // The claim's lease was set by the database after `won_at`.
+            shared
+                .held()
+                .insert((claim.id, claim.token), won_at + ttl_local);
+        }
         for claim in claims {
             let (shared, permits) = (shared.clone(), permits.clone());
             sends.spawn(async move {
@@ -612,43 +649,69 @@ pub(crate) enum Failure {
     Permanent(String),
 }
 
-/// Runs `fut` while renewing the claim every third of its lease, which this instance holds
-/// until `held_until` as far as it knows (moved on by each renewal); `None` when the lease was lost (the future is
-/// dropped: nothing more is sent). The future keeps running while a renewal waits for the
-/// database, and a renewal that fails for a database error is tried again while the lease
-/// still holds, so a busy database alone does not abandon a send that is going through.
-async fn hold<T>(
-    shared: &Shared,
-    claim: &Claim,
-    held_until: &mut tokio::time::Instant,
-    fut: impl Future<Output = T>,
-) -> Option<T> {
+/// Renews every claim this instance holds, in one write per 500 every third of a lease,
+/// until the dispatcher stopped and its last send ended; a claim the database no longer
+/// answers as held is marked lost, and its send is dropped.
+async fn renew_held(shared: Arc<Shared>) {
     let ttl = shared.settings.claim_timeout;
-    let lease = async {
-        let mut renew = tokio::time::interval((ttl / 3).max(Duration::from_millis(20)));
-        renew.tick().await;
-        loop {
-            renew.tick().await;
+    let mut tick = tokio::time::interval((ttl / 3).max(Duration::from_millis(20)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        // After a stop, sends in flight keep their claims until they end.
+        if shared.cancel.is_cancelled() && shared.held().is_empty() {
+            return;
+        }
+        let keys: Vec<(i64, i64)> = shared.held().keys().copied().collect();
+        for chunk in keys.chunks(500) {
             let started = tokio::time::Instant::now();
-            let renewal = shared.store.renew_claim(claim.id, claim.token, ms(ttl));
-            match tokio::time::timeout_at(*held_until, renewal).await {
-                Ok(Ok(true)) => *held_until = started + ttl,
-                Ok(Ok(false)) | Err(_) => return,
-                Ok(Err(err)) => {
-                    tracing::warn!(error = %err, "renewing a notification claim failed");
+            let ids: Vec<i64> = chunk.iter().map(|(id, _)| *id).collect();
+            match shared
+                .store
+                .renew_claims(&shared.holder, &ids, ms(ttl))
+                .await
+            {
+                Ok(still) => {
+                    let still: HashSet<(i64, i64)> = still.into_iter().collect();
+                    let mut held = shared.held();
+                    for key in chunk {
+                        if let Some(until) = held.get_mut(key) {
+                            *until = if still.contains(key) {
+                                started + ttl
+                            } else {
+                                started
+                            };
+                        }
+                    }
                 }
+                // The leases run out by themselves unless a later renewal lands.
+                Err(err) => tracing::warn!(error = %err, "renewing notification claims failed"),
             }
+        }
+    }
+}
+
+/// Runs `fut` while this instance holds `claim`; `None` when the lease ran out first (the
+/// future is dropped: nothing more is sent). Leases are renewed for all claims at once
+/// by [`renew_held`], so a busy database delays one write per instance, not one per send.
+async fn hold<T>(shared: &Shared, claim: &Claim, fut: impl Future<Output = T>) -> Option<T> {
+    let lost = async {
+        while let Some(until) = shared.lease_until(claim) {
+            if tokio::time::Instant::now() >= until {
+                return;
+            }
+            tokio::time::sleep_until(until).await;
         }
     };
     tokio::select! {
         biased;
         out = fut => Some(out),
-        () = lease => None,
+        () = lost => None,
     }
 }
 
 async fn deliver(shared: &Shared, claim: Claim) {
-    let ttl = ms(shared.settings.claim_timeout);
+    let _release = Release(shared, (claim.id, claim.token));
     let point = match shared
         .store
         .contact_point(claim.org_id, &claim.integration_uid)
@@ -678,29 +741,18 @@ async fn deliver(shared: &Shared, claim: Claim) {
         if shared.cancel.is_cancelled() {
             return;
         }
-        // The fence: only the current, unexpired holder sends.
-        let fenced_at = tokio::time::Instant::now();
-        match shared.store.renew_claim(claim.id, claim.token, ttl).await {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::info!(flush_key = %claim.flush_key, "lost a notification claim; not sending");
-                return;
-            }
-            Err(err) => {
-                tracing::warn!(error = %err, "checking a notification claim failed");
-                return;
-            }
+        // The fence: only the current holder sends, and only with time left on its lease
+        // for the request to go out (an instance that stalled past its lease finds it gone).
+        let margin = shared.settings.claim_timeout / 4;
+        if shared
+            .lease_until(&claim)
+            .is_none_or(|until| tokio::time::Instant::now() + margin >= until)
+        {
+            tracing::info!(flush_key = %claim.flush_key, "lost a notification claim; not sending");
+            return;
         }
         attempts += 1;
-        let mut held_until = fenced_at + shared.settings.claim_timeout;
-        let Some(outcome) = hold(
-            shared,
-            &claim,
-            &mut held_until,
-            send(shared, &point, &claim),
-        )
-        .await
-        else {
+        let Some(outcome) = hold(shared, &claim, send(shared, &point, &claim)).await else {
             tracing::info!(flush_key = %claim.flush_key, "lost a notification claim while sending");
             return;
         };
@@ -726,7 +778,7 @@ async fn deliver(shared: &Shared, claim: Claim) {
                     .store
                     .record_attempt(claim.id, claim.token, attempts, &error)
                     .await;
-                if hold(shared, &claim, &mut held_until, tokio::time::sleep(backoff))
+                if hold(shared, &claim, tokio::time::sleep(backoff))
                     .await
                     .is_none()
                 {

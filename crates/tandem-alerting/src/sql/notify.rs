@@ -707,6 +707,37 @@ impl NotificationStore for SqlNotificationStore {
             == 1)
     }
 
+    async fn renew_claims(
+        &self,
+        holder: &str,
+        ids: &[i64],
+        ttl_ms: i64,
+    ) -> Result<Vec<(i64, i64)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = self.now();
+        let marks = vec!["?"; ids.len()].join(", ");
+        let mut values = vec![Value::from(ttl_ms), Value::from(holder)];
+        values.extend(ids.iter().map(|id| Value::from(*id)));
+        self.execute(
+            &format!("UPDATE alert_notification_log SET expires_at = {now} + ? WHERE holder = ? AND status = 'pending' AND expires_at > {now} AND id IN ({marks})"),
+            values,
+        )
+        .await?;
+        let mut values = vec![Value::from(holder)];
+        values.extend(ids.iter().map(|id| Value::from(*id)));
+        let rows = self
+            .query(
+                &format!("SELECT id, token FROM alert_notification_log WHERE holder = ? AND status = 'pending' AND expires_at > {now} AND id IN ({marks})"),
+                values,
+            )
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("", "id")?, row.try_get("", "token")?)))
+            .collect()
+    }
+
     async fn record_attempt(
         &self,
         id: i64,
