@@ -73,7 +73,8 @@ pub struct LiveSettings {
     /// Tandem's `history_ttl`: how long publications stay in history.
     pub history_ttl: Duration,
     /// Tandem's `history_meta_ttl`: how long a channel's offset and epoch outlive its
-    /// last publication (after that a new epoch starts and old positions cannot recover).
+    /// last publication (after that a new epoch starts and old positions cannot recover),
+    /// and a stream's last frame its last push.
     pub history_meta_ttl: Duration,
     /// Tandem's `client_queue_size`: messages queued for one connection before it is
     /// closed as a slow consumer (3008).
@@ -122,6 +123,12 @@ impl Default for LiveSettings {
 }
 
 impl LiveSettings {
+    /// How long a stream channel's last frame (and its schema) is kept after its last
+    /// push, on every engine: `history_meta_ttl`, and never less than `history_ttl`.
+    pub fn last_frame_ttl(&self) -> Duration {
+        self.history_meta_ttl.max(self.history_ttl)
+    }
+
     /// The prefix of engine keys and channels.
     pub fn prefix(&self) -> &str {
         if self.ha_prefix.is_empty() {

@@ -33,7 +33,10 @@ struct BrokerState {
     subscribers: HashMap<String, Vec<(u64, EventSink)>>,
     streams: HashMap<String, LocalStream>,
     presence: HashMap<String, HashMap<String, (PresenceEntry, Instant)>>,
-    last: HashMap<String, (OrgId, String, String)>,
+    /// Per channel: org, schema, frame, and when it was pushed.
+    last: HashMap<String, (OrgId, String, String, Instant)>,
+    /// When expired last frames were last dropped.
+    last_swept: Option<Instant>,
 }
 
 struct LocalStream {
@@ -70,6 +73,7 @@ pub struct LocalEngine {
     broker: LocalBroker,
     id: u64,
     sink: EventSink,
+    last_ttl: Duration,
 }
 
 impl LocalEngine {
@@ -81,7 +85,18 @@ impl LocalEngine {
             state.next_engine
         };
         sink.health().set_up();
-        LocalEngine { broker, id, sink }
+        LocalEngine {
+            broker,
+            id,
+            sink,
+            last_ttl: crate::LiveSettings::default().last_frame_ttl(),
+        }
+    }
+
+    /// The same, keeping a stream's last frame for `ttl` after its last push.
+    pub fn with_last_ttl(mut self, ttl: Duration) -> LocalEngine {
+        self.last_ttl = ttl;
+        self
     }
 }
 
@@ -277,17 +292,34 @@ impl Engine for LocalEngine {
         schema: &str,
         frame: &str,
     ) -> Result<Option<String>> {
+        let now = Instant::now();
+        let ttl = self.last_ttl;
         let mut state = self.broker.lock();
+        if state
+            .last_swept
+            .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1))
+        {
+            state.last_swept = Some(now);
+            state
+                .last
+                .retain(|_, (_, _, _, at)| now.duration_since(*at) < ttl);
+        }
         let old = state.last.insert(
             channel.to_owned(),
-            (org, schema.to_owned(), frame.to_owned()),
+            (org, schema.to_owned(), frame.to_owned(), now),
         );
-        Ok(old.map(|(_, schema, _)| schema))
+        Ok(old
+            .filter(|(_, _, _, at)| now.duration_since(*at) < ttl)
+            .map(|(_, schema, _, _)| schema))
     }
 
     async fn last(&self, channel: &str) -> Result<Option<String>> {
         let state = self.broker.lock();
-        Ok(state.last.get(channel).map(|(_, _, frame)| frame.clone()))
+        Ok(state
+            .last
+            .get(channel)
+            .filter(|(_, _, _, at)| at.elapsed() < self.last_ttl)
+            .map(|(_, _, frame, _)| frame.clone()))
     }
 
     async fn list_last(&self, org: OrgId) -> Result<Vec<(String, String)>> {
@@ -295,8 +327,8 @@ impl Engine for LocalEngine {
         let mut list: Vec<(String, String)> = state
             .last
             .iter()
-            .filter(|(_, (owner, _, _))| *owner == org)
-            .map(|(channel, (_, _, frame))| (channel.clone(), frame.clone()))
+            .filter(|(_, (owner, _, _, at))| *owner == org && at.elapsed() < self.last_ttl)
+            .map(|(channel, (_, _, frame, _))| (channel.clone(), frame.clone()))
             .collect();
         list.sort();
         Ok(list)

@@ -46,6 +46,10 @@ pub struct PostgresEngine {
     shared: Arc<Shared>,
 }
 
+/// How often one engine deletes expired last frames (at most; as often as the TTL when
+/// that is shorter).
+const LAST_SWEEP_MS: i64 = 60_000;
+
 struct Shared {
     pool: PgPool,
     listener_pool: PgPool,
@@ -53,6 +57,10 @@ struct Shared {
     sink: EventSink,
     channels: Mutex<HashSet<String>>,
     history_ttl: Duration,
+    /// How long a last frame outlives its channel's last push.
+    last_ttl: Duration,
+    /// When this engine last deleted expired last frames (Unix ms).
+    last_swept: std::sync::atomic::AtomicI64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -133,6 +141,8 @@ impl PostgresEngine {
             sink,
             channels: Mutex::new(HashSet::new()),
             history_ttl: settings.history_ttl,
+            last_ttl: settings.last_frame_ttl(),
+            last_swept: std::sync::atomic::AtomicI64::new(0),
         });
         let first = shared.listen().await;
         tasks.spawn(listen_loop(shared.clone(), first, cancel.child_token()));
@@ -574,8 +584,10 @@ impl Engine for PostgresEngine {
         schema: &str,
         frame: &str,
     ) -> Result<Option<String>> {
+        let now = now_ms();
+        let cutoff = now - ms(self.shared.last_ttl);
         let (old,): (Option<String>,) = sqlx::query_as(
-            "WITH old AS (SELECT schema_json FROM live_last WHERE channel = $1) \
+            "WITH old AS (SELECT schema_json FROM live_last WHERE channel = $1 AND updated_at > $6) \
              INSERT INTO live_last (channel, org_id, schema_json, frame_json, updated_at) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (channel) DO UPDATE SET org_id = EXCLUDED.org_id, schema_json = EXCLUDED.schema_json, \
                frame_json = EXCLUDED.frame_json, updated_at = EXCLUDED.updated_at \
@@ -585,28 +597,56 @@ impl Engine for PostgresEngine {
         .bind(org.0)
         .bind(schema)
         .bind(frame)
-        .bind(now_ms())
+        .bind(now)
+        .bind(cutoff)
         .fetch_one(&self.shared.pool)
         .await
         .map_err(Error::Postgres)?;
+        // Expired last frames are deleted by whichever engine pushes, at most once a
+        // minute each; reads never answer them meanwhile.
+        let swept = self
+            .shared
+            .last_swept
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if now - swept >= LAST_SWEEP_MS.min(ms(self.shared.last_ttl))
+            && self
+                .shared
+                .last_swept
+                .compare_exchange(
+                    swept,
+                    now,
+                    std::sync::atomic::Ordering::Relaxed,
+                    std::sync::atomic::Ordering::Relaxed,
+                )
+                .is_ok()
+        {
+            sqlx::query("DELETE FROM live_last WHERE updated_at <= $1")
+                .bind(cutoff)
+                .execute(&self.shared.pool)
+                .await
+                .map_err(Error::Postgres)?;
+        }
         Ok(old)
     }
 
     async fn last(&self, channel: &str) -> Result<Option<String>> {
-        let row: Option<(String,)> =
-            sqlx::query_as("SELECT frame_json FROM live_last WHERE channel = $1")
-                .bind(channel)
-                .fetch_optional(&self.shared.pool)
-                .await
-                .map_err(Error::Postgres)?;
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT frame_json FROM live_last WHERE channel = $1 AND updated_at > $2",
+        )
+        .bind(channel)
+        .bind(now_ms() - ms(self.shared.last_ttl))
+        .fetch_optional(&self.shared.pool)
+        .await
+        .map_err(Error::Postgres)?;
         Ok(row.map(|(frame,)| frame))
     }
 
     async fn list_last(&self, org: OrgId) -> Result<Vec<(String, String)>> {
         sqlx::query_as(
-            "SELECT channel, frame_json FROM live_last WHERE org_id = $1 ORDER BY channel",
+            "SELECT channel, frame_json FROM live_last WHERE org_id = $1 AND updated_at > $2 ORDER BY channel",
         )
         .bind(org.0)
+        .bind(now_ms() - ms(self.shared.last_ttl))
         .fetch_all(&self.shared.pool)
         .await
         .map_err(Error::Postgres)

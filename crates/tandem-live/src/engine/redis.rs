@@ -49,6 +49,8 @@ struct Shared {
     commands: Mutex<Option<ConnectionManager>>,
     pubsub: tokio::sync::Mutex<PubState>,
     scripts: Scripts,
+    /// How long a last frame outlives its channel's last push.
+    last_ttl: Duration,
 }
 
 struct PubState {
@@ -95,6 +97,7 @@ impl RedisEngine {
             client,
             address: address.to_owned(),
             prefix: settings.prefix().to_owned(),
+            last_ttl: settings.last_frame_ttl(),
             sink,
             commands: Mutex::new(None),
             pubsub: tokio::sync::Mutex::new(PubState {
@@ -465,9 +468,12 @@ impl Engine for RedisEngine {
                 .swap_last
                 .key(shared.key("schema", &org.to_string()))
                 .key(shared.key("last", &org.to_string()))
+                .key(shared.key("lastexp", &org.to_string()))
                 .arg(channel)
                 .arg(schema)
                 .arg(frame)
+                .arg(now_ms())
+                .arg(ms(shared.last_ttl).max(1))
                 .invoke_async(&mut conn),
         )
         .await
@@ -476,14 +482,29 @@ impl Engine for RedisEngine {
     async fn last(&self, channel: &str) -> Result<Option<String>> {
         let shared = &self.shared;
         let mut conn = shared.commands()?;
-        timed(conn.hget(shared.key("last", org_of(channel)), channel)).await
+        let org = org_of(channel);
+        let (frame, expires): (Option<String>, Option<i64>) = timed(
+            redis::pipe()
+                .hget(shared.key("last", org), channel)
+                .zscore(shared.key("lastexp", org), channel)
+                .query_async(&mut conn),
+        )
+        .await?;
+        Ok(frame.filter(|_| expires.is_none_or(|at| at > now_ms())))
     }
 
     async fn list_last(&self, org: OrgId) -> Result<Vec<(String, String)>> {
         let shared = &self.shared;
         let mut conn = shared.commands()?;
-        let mut list: Vec<(String, String)> =
-            timed(conn.hgetall(shared.key("last", &org.to_string()))).await?;
+        let org = org.to_string();
+        let (mut list, expired): (Vec<(String, String)>, Vec<String>) = timed(
+            redis::pipe()
+                .hgetall(shared.key("last", &org))
+                .zrangebyscore(shared.key("lastexp", &org), "-inf", now_ms())
+                .query_async(&mut conn),
+        )
+        .await?;
+        list.retain(|(channel, _)| !expired.contains(channel));
         list.sort();
         Ok(list)
     }
@@ -541,9 +562,27 @@ return redis.call('hgetall', KEYS[2])
 
 /// KEYS: schema hash, frame hash of the org. ARGV: channel, schema, frame. Returns the
 /// previous schema.
+/// KEYS: schemas hash, last frames hash, expiry sorted set (score: expiry ms), all of one
+/// org. ARGV: channel, schema, frame, now ms, ttl ms. Returns the unexpired schema stored
+/// before. Sweeps up to 64 expired channels of the org, and lets the three keys of an org
+/// nobody pushes to expire whole.
 const SWAP_LAST: &str = r"
 local old = redis.call('hget', KEYS[1], ARGV[1])
+local expires = redis.call('zscore', KEYS[3], ARGV[1])
+if old and expires and tonumber(expires) <= tonumber(ARGV[4]) then
+  old = false
+end
 redis.call('hset', KEYS[1], ARGV[1], ARGV[2])
 redis.call('hset', KEYS[2], ARGV[1], ARGV[3])
+redis.call('zadd', KEYS[3], tonumber(ARGV[4]) + tonumber(ARGV[5]), ARGV[1])
+local gone = redis.call('zrangebyscore', KEYS[3], '-inf', ARGV[4], 'LIMIT', 0, 64)
+for _, channel in ipairs(gone) do
+  redis.call('hdel', KEYS[1], channel)
+  redis.call('hdel', KEYS[2], channel)
+  redis.call('zrem', KEYS[3], channel)
+end
+for i = 1, 3 do
+  redis.call('pexpire', KEYS[i], ARGV[5])
+end
 return old
 ";

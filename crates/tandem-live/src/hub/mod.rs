@@ -185,7 +185,10 @@ impl Hub {
         let health = Arc::new(EngineHealth::default());
         let (sink, events) = EventSink::new(settings.engine_event_queue, health.clone());
         let engine: Arc<dyn Engine> = match settings.ha_engine {
-            HaEngine::Local => Arc::new(LocalEngine::new(local_broker.unwrap_or_default(), sink)),
+            HaEngine::Local => Arc::new(
+                LocalEngine::new(local_broker.unwrap_or_default(), sink)
+                    .with_last_ttl(settings.last_frame_ttl()),
+            ),
             HaEngine::Redis => {
                 Arc::new(RedisEngine::start(&settings, sink, &tasks, &cancel).await?)
             }

@@ -162,3 +162,123 @@ engine_tests!(
         c.shutdown().await;
     }
 );
+
+engine_tests!(
+    a_last_frame_expires_after_the_meta_ttl_everywhere,
+    |env: TestEnv| async move {
+        let settings = tandem_live::LiveSettings {
+            history_ttl: std::time::Duration::from_millis(500),
+            history_meta_ttl: std::time::Duration::from_millis(1500),
+            ..env.settings()
+        };
+        let a = env.hub_with("a", settings.clone()).await;
+        let b = env.hub_with("b", settings).await;
+        let limits = InfluxLimits::default();
+        let stale = "1/stream/telegraf/disk";
+        a.push_influx(&admin(9), "telegraf", "disk free=1 1000000000", &limits)
+            .await
+            .unwrap();
+        let streams = |list: Vec<tandem_live::ManagedChannel>| -> Vec<String> {
+            list.into_iter()
+                .map(|c| c.channel)
+                .filter(|c| c.starts_with("stream/"))
+                .collect()
+        };
+        assert_eq!(
+            streams(b.list(OrgId(1)).await.unwrap()),
+            ["stream/telegraf/disk"]
+        );
+        let mut early = TestClient::connect(&b, viewer(1)).await;
+        let sub = early.subscribe(stale).await;
+        assert_eq!(
+            sub["data"]["data"]["values"],
+            json!([[1000], [1.0]]),
+            "{sub}"
+        );
+        // Past the TTL with no push: gone from every hub's list and subscribe reply, and
+        // the next push carries its schema again.
+        // Past the TTL with no push to it, while another channel of the org is pushed to
+        // (which keeps the org's keys alive and sweeps): gone from the engine's storage,
+        // not only from answers.
+        for _ in 0..5 {
+            a.push_influx(&admin(9), "telegraf", "mem used=1 1000000000", &limits)
+                .await
+                .unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(450)).await;
+        }
+        a.push_influx(&admin(9), "telegraf", "mem used=1 1000000000", &limits)
+            .await
+            .unwrap();
+        assert_ne!(
+            stored(&env, stale).await,
+            Some(true),
+            "{stale} is still stored"
+        );
+        assert_ne!(stored(&env, "1/stream/telegraf/mem").await, Some(false));
+        assert_eq!(
+            streams(b.list(OrgId(1)).await.unwrap()),
+            ["stream/telegraf/mem"]
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(2000)).await;
+        assert_eq!(
+            streams(b.list(OrgId(1)).await.unwrap()),
+            Vec::<String>::new()
+        );
+        let mut late = TestClient::connect(&a, viewer(2)).await;
+        let sub = late.subscribe(stale).await;
+        assert!(sub.get("data").is_none(), "expired: {sub}");
+        a.push_influx(&admin(9), "telegraf", "disk free=2 2000000000", &limits)
+            .await
+            .unwrap();
+        let again = late.publication(stale).await;
+        assert_eq!(again["data"]["schema"]["name"], "disk", "{again}");
+        // A channel pushed to keeps its frame while others expire around it.
+        assert_eq!(
+            streams(b.list(OrgId(1)).await.unwrap()),
+            ["stream/telegraf/disk"]
+        );
+        for hub in [a, b] {
+            hub.shutdown().await;
+        }
+    }
+);
+
+/// Whether the engine's own storage still holds a last frame of `channel`; `None` for the
+/// local engine, whose memory is not looked into (its answers are).
+async fn stored(env: &TestEnv, channel: &str) -> Option<bool> {
+    use tandem_live::testkit::EngineKind;
+    Some(match env.kind() {
+        EngineKind::Local => return None,
+        EngineKind::Redis => {
+            let settings = env.settings();
+            let client = redis::Client::open(format!(
+                "redis://{}",
+                settings.ha_engine_address.trim_start_matches("redis://")
+            ))
+            .unwrap();
+            let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+            let key = format!("{}.last.1", settings.prefix());
+            redis::cmd("HEXISTS")
+                .arg(key)
+                .arg(channel)
+                .query_async::<bool>(&mut conn)
+                .await
+                .unwrap()
+        }
+        EngineKind::Postgres => {
+            use tandem_storage::sea_orm::{ConnectionTrait, Statement};
+            let db = env.database().await;
+            let conn = db.connection();
+            let row = conn
+                .query_one_raw(Statement::from_sql_and_values(
+                    conn.get_database_backend(),
+                    "SELECT count(*) AS n FROM live_last WHERE channel = $1",
+                    [channel.into()],
+                ))
+                .await
+                .unwrap()
+                .unwrap();
+            row.try_get::<i64>("", "n").unwrap() > 0
+        }
+    })
+}
