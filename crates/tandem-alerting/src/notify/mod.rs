@@ -11,6 +11,7 @@ pub mod contact;
 mod dispatch;
 pub mod email;
 mod payload;
+mod plan;
 pub mod policy;
 pub mod posted;
 pub mod provision;
