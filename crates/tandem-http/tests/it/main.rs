@@ -22,4 +22,5 @@ mod permissions;
 mod preferences;
 mod sessions;
 mod snapshots;
+mod team_admins;
 mod users;

@@ -184,8 +184,9 @@ async fn put_team(
     PathParams(team): PathParams<i64>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    current.require(Role::Admin)?;
+    current.require(Role::Viewer)?;
     let owner = team_owner(&state, &current, team).await?;
+    crate::routes::identity::teams::require_team_admin(&state, &current, TeamId(team)).await?;
     put(&state, &current, owner, body).await
 }
 
@@ -195,8 +196,9 @@ async fn patch_team(
     PathParams(team): PathParams<i64>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    current.require(Role::Admin)?;
+    current.require(Role::Viewer)?;
     let owner = team_owner(&state, &current, team).await?;
+    crate::routes::identity::teams::require_team_admin(&state, &current, TeamId(team)).await?;
     patch(&state, &current, owner, body).await
 }
 
