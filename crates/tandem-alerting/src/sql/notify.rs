@@ -1,6 +1,7 @@
 //! The sea-orm [`NotificationStore`]: raw statements over the tables of the notifications
 //! migration, with times of claims and groups from the database's clock.
 
+mod claims;
 mod posted;
 mod silence;
 
@@ -672,39 +673,11 @@ impl NotificationStore for SqlNotificationStore {
     }
 
     async fn take_over(&self, holder: &str, ttl_ms: i64, limit: u64) -> Result<Vec<Claim>> {
-        let now = self.now();
-        let rows = self
-            .query(
-                &format!("SELECT {CLAIM_COLUMNS} FROM alert_notification_log WHERE status = 'pending' AND expires_at <= {now} ORDER BY id LIMIT {limit}"),
-                vec![],
-            )
-            .await?;
-        let mut out = Vec::new();
-        for row in rows {
-            let mut claim = Self::claim_from_row(&row)?;
-            let won = self
-                .execute(
-                    &format!("UPDATE alert_notification_log SET holder = ?, token = token + 1, expires_at = {now} + ? WHERE id = ? AND token = ? AND status = 'pending' AND expires_at <= {now}"),
-                    vec![Value::from(holder), Value::from(ttl_ms), Value::from(claim.id), Value::from(claim.token)],
-                )
-                .await?;
-            if won == 1 {
-                claim.token += 1;
-                out.push(claim);
-            }
-        }
-        Ok(out)
+        self.take_over_sql(holder, ttl_ms, limit).await
     }
 
     async fn renew_claim(&self, id: i64, token: i64, ttl_ms: i64) -> Result<bool> {
-        let now = self.now();
-        Ok(self
-            .execute(
-                &format!("UPDATE alert_notification_log SET expires_at = {now} + ? WHERE id = ? AND token = ? AND status = 'pending' AND expires_at > {now}"),
-                vec![Value::from(ttl_ms), Value::from(id), Value::from(token)],
-            )
-            .await?
-            == 1)
+        self.renew_claim_sql(id, token, ttl_ms).await
     }
 
     async fn renew_claims(
@@ -713,29 +686,7 @@ impl NotificationStore for SqlNotificationStore {
         ids: &[i64],
         ttl_ms: i64,
     ) -> Result<Vec<(i64, i64)>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let now = self.now();
-        let marks = vec!["?"; ids.len()].join(", ");
-        let mut values = vec![Value::from(ttl_ms), Value::from(holder)];
-        values.extend(ids.iter().map(|id| Value::from(*id)));
-        self.execute(
-            &format!("UPDATE alert_notification_log SET expires_at = {now} + ? WHERE holder = ? AND status = 'pending' AND expires_at > {now} AND id IN ({marks})"),
-            values,
-        )
-        .await?;
-        let mut values = vec![Value::from(holder)];
-        values.extend(ids.iter().map(|id| Value::from(*id)));
-        let rows = self
-            .query(
-                &format!("SELECT id, token FROM alert_notification_log WHERE holder = ? AND status = 'pending' AND expires_at > {now} AND id IN ({marks})"),
-                values,
-            )
-            .await?;
-        rows.iter()
-            .map(|row| Ok((row.try_get("", "id")?, row.try_get("", "token")?)))
-            .collect()
+        self.renew_claims_sql(holder, ids, ttl_ms).await
     }
 
     async fn record_attempt(
@@ -745,13 +696,7 @@ impl NotificationStore for SqlNotificationStore {
         attempts: i64,
         error: &str,
     ) -> Result<bool> {
-        Ok(self
-            .execute(
-                "UPDATE alert_notification_log SET attempts = ?, last_error = ? WHERE id = ? AND token = ? AND status = 'pending'",
-                vec![Value::from(i32::try_from(attempts).unwrap_or(i32::MAX)), Value::from(error.chars().take(2_000).collect::<String>()), Value::from(id), Value::from(token)],
-            )
-            .await?
-            == 1)
+        self.record_attempt_sql(id, token, attempts, error).await
     }
 
     async fn finish_claim(
@@ -762,18 +707,8 @@ impl NotificationStore for SqlNotificationStore {
         attempts: i64,
         error: &str,
     ) -> Result<bool> {
-        let now = self.now();
-        let status = match status {
-            ClaimStatus::Sent => "sent",
-            ClaimStatus::Failed => "failed",
-        };
-        Ok(self
-            .execute(
-                &format!("UPDATE alert_notification_log SET status = ?, attempts = ?, last_error = ?, sent_at = {now} WHERE id = ? AND token = ? AND status = 'pending'"),
-                vec![Value::from(status), Value::from(i32::try_from(attempts).unwrap_or(i32::MAX)), Value::from(error.chars().take(2_000).collect::<String>()), Value::from(id), Value::from(token)],
-            )
-            .await?
-            == 1)
+        self.finish_claim_sql(id, token, status, attempts, error)
+            .await
     }
 
     async fn notification_log(&self, org: OrgId) -> Result<Vec<LogEntry>> {
