@@ -6,8 +6,17 @@ Seeds nested folders with permissions, dashboards with versions, a team with a m
 users through SRC_A; runs `grafana-backup save` against SRC_B (the other instance of the
 same database); runs `grafana-backup restore` of that archive against the empty DST_A; then
 compares what SRC_B and DST_B answer: folders with their parents and own permissions (users
-and teams named by login and name, since ids may differ), dashboards in their folders with
-their titles, teams, their members, and users. Exits non-zero on any difference.
+and teams named by login and name), dashboards in their folders with their titles, teams,
+their members, and users. Exits non-zero on any difference.
+
+grafana-backup restores folder permissions and team members with the source's numeric user
+and team ids, and creates users in the order its archive's files come out of the file
+system, so on any server the ids line up only by chance (one CI run restored carol under
+bob's id). As an operator restoring permissions with this tool must, the destination gets
+the source's users and team first, under the source's ids (the seed places them above
+any id a start can use up; the destination creates and deletes until each id matches);
+grafana-backup's own creation of them is then refused as a duplicate, and everything else
+is restored by the tool.
 """
 
 import glob
@@ -25,14 +34,55 @@ def call(base, method, path, body=None, expect=200):
     return admin_api.call(base, AUTH, method, path, body, expect)
 
 
+LOGINS = ["bob", "carol"]
+# Where the seeded ids start: above any id a cluster's start can have used up (a lost race
+# to create the admin uses a PostgreSQL sequence value), so the destination can match them.
+FIRST_USER_ID, FIRST_TEAM_ID = 10, 5
+
+
+def placed(create, delete, what, at_least=None, exactly=None):
+    """Creates `what` until its id is at least / exactly the one asked for, deleting the
+    ones below (each attempt takes the next id of the sequence)."""
+    for _ in range(50):
+        made = create()
+        if exactly is not None and made > exactly:
+            sys.exit(f"{what} got id {made}, past {exactly}: the destination cannot line up")
+        if made >= (exactly if exactly is not None else at_least):
+            return made
+        delete(made)
+    sys.exit(f"{what}: no fitting id in 50 attempts")
+
+
+def user_placed(base, login, **where):
+    return placed(
+        lambda: call(base, "POST", "/api/admin/users", {
+            "login": login, "email": f"{login}@example.com", "password": f"{login}-password-1",
+        })["id"],
+        lambda made: call(base, "DELETE", f"/api/admin/users/{made}"),
+        f"user {login}", **where)
+
+
+def team_placed(base, name, **where):
+    return placed(
+        lambda: call(base, "POST", "/api/teams", {"name": name})["teamId"],
+        lambda made: call(base, "DELETE", f"/api/teams/{made}"),
+        f"team {name}", **where)
+
+
+def prepare_destination(base, users, team):
+    """The source's users and team under the source's ids (see above)."""
+    for login in LOGINS:
+        user_placed(base, login, exactly=users[login])
+    team_placed(base, "ops", exactly=team)
+
+
 def seed(base):
     users = {}
-    for login in ["bob", "carol"]:
-        created = call(base, "POST", "/api/admin/users", {
-            "login": login, "email": f"{login}@example.com", "password": f"{login}-password-1",
-        })
-        users[login] = created["id"]
-    team = call(base, "POST", "/api/teams", {"name": "ops"})["teamId"]
+    at_least = FIRST_USER_ID
+    for login in LOGINS:
+        users[login] = user_placed(base, login, at_least=at_least)
+        at_least = users[login] + 1
+    team = team_placed(base, "ops", at_least=FIRST_TEAM_ID)
     call(base, "POST", f"/api/teams/{team}/members", {"userId": users["bob"]})
     call(base, "POST", "/api/folders", {"uid": "top", "title": "Top"})
     call(base, "POST", "/api/folders", {"uid": "sub", "title": "Sub", "parentUid": "top"})
@@ -57,6 +107,7 @@ def seed(base):
                               "panels": [{"id": version, "type": "text"}]},
                 "folderUid": folder,
             })
+    return users, team
 
 
 def backup(base, *args):
@@ -109,7 +160,7 @@ def picture(base):
 
 
 def main():
-    seed(SRC_A)
+    users, team = seed(SRC_A)
     source = picture(SRC_B)
     assert source["folders"]["deep"][1] == "sub", source["folders"]
     assert len(source["dashboards"]) == 3, source["dashboards"]
@@ -118,6 +169,12 @@ def main():
     if len(archives) != 1:
         sys.exit(f"expected one archive, found {archives}")
     print(f"grafana-backup: saved {os.path.basename(archives[0])} through the second instance")
+    prepare_destination(DST_A, users, team)
+    ids = lambda base: sorted((u["login"], u["id"]) for u in call(base, "GET", "/api/users"))
+    teams = lambda base: sorted((t["name"], t["id"]) for t in call(base, "GET", "/api/teams/search")["teams"])
+    if (ids(SRC_B), teams(SRC_B)) != (ids(DST_B), teams(DST_B)):
+        sys.exit(f"the destination's ids do not line up: {ids(SRC_B)} {teams(SRC_B)} "
+                 f"against {ids(DST_B)} {teams(DST_B)}")
     backup(DST_A, "restore", archives[0])
     restored = picture(DST_B)
     failed = False
