@@ -200,6 +200,7 @@ async fn run(
     // next send that ends plans again at once.
     let mut backlog = false;
     let mut won_at = tokio::time::Instant::now();
+    let lease = shared.settings.claim_timeout;
     loop {
         // An instance wins no more claims than it can start sending at once: a claim left
         // waiting for a slot would outlive its lease unrenewed, and the due groups it leaves
@@ -264,12 +265,11 @@ async fn run(
                 Vec::new()
             },
         };
-        let ttl_local = shared.settings.claim_timeout;
         for claim in &claims {
             // The claim's lease was set by the database after `won_at`.
             shared
                 .held()
-                .insert((claim.id, claim.token), won_at + ttl_local);
+                .insert((claim.id, claim.token), won_at + lease);
         }
         for claim in claims {
             let (shared, permits) = (shared.clone(), permits.clone());

@@ -172,7 +172,6 @@ pub(super) async fn plan_pass(
     }
     new_groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
     shared.store.create_groups(&new_groups).await?;
-    let ttl = ms(shared.settings.claim_timeout);
     let mut due: Vec<Due<'_>> = Vec::new();
     for row in &rows {
         if row.next_due > db_now {
@@ -266,7 +265,7 @@ pub(super) async fn plan_pass(
     }
     let mut plans: Vec<FlushPlan> = due
         .into_iter()
-        .map(|d| flush_plan(shared, &orgs, d, ttl))
+        .map(|d| flush_plan(shared, &orgs, d))
         .collect();
     // One transaction per batch of flushes, every instance locking the groups' rows in the
     // same order, so that planners racing for the same groups wait rather than deadlock.
@@ -299,12 +298,7 @@ struct Due<'a> {
 }
 
 /// The flush of `due`, its payloads rendered for each integration of its receiver.
-fn flush_plan(
-    shared: &Shared,
-    orgs: &BTreeMap<OrgId, OrgConfig>,
-    due: Due<'_>,
-    ttl: i64,
-) -> FlushPlan {
+fn flush_plan(shared: &Shared, orgs: &BTreeMap<OrgId, OrgConfig>, due: Due<'_>) -> FlushPlan {
     let Due {
         row,
         group,
@@ -364,6 +358,6 @@ fn flush_plan(
         ends,
         notifications,
         holder: shared.holder.clone(),
-        ttl_ms: ttl,
+        ttl_ms: ms(shared.settings.claim_timeout),
     }
 }

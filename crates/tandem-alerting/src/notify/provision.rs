@@ -482,14 +482,7 @@ impl NotifierProvisioner {
                 })
             }
             NotifierItem::DeleteMuteTiming(org, name) => {
-                let (tree, _) = store.policy(*org).await?;
-                let mut used = Vec::new();
-                tree.time_intervals(&mut used);
-                if used.contains(name) {
-                    return Err(Error::NotificationConflict(format!(
-                        "mute timing '{name}' is used by a notification policy"
-                    )));
-                }
+                check_timing_unused(store, *org, name).await?;
                 self.delete_document(*org, DocumentKind::MuteTiming, name)
                     .await
             }
@@ -604,6 +597,23 @@ pub async fn check_point_unused(
     if others == 0 && used.contains(&point.name) {
         return Err(Error::NotificationConflict(
             "contact point is referenced by a notification policy".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses to remove the mute timing `name` while a policy of the tree names it.
+pub async fn check_timing_unused(
+    store: &dyn NotificationStore,
+    org: OrgId,
+    name: &str,
+) -> Result<()> {
+    let (tree, _) = store.policy(org).await?;
+    let mut used = Vec::new();
+    tree.time_intervals(&mut used);
+    if used.iter().any(|u| u == name) {
+        return Err(Error::NotificationConflict(
+            "mute timing is used by a notification policy".to_owned(),
         ));
     }
     Ok(())

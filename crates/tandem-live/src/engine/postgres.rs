@@ -58,7 +58,7 @@ struct Shared {
     channels: Mutex<HashSet<String>>,
     history_ttl: Duration,
     /// How long a last frame outlives its channel's last push.
-    last_ttl: Duration,
+    last_ttl_ms: i64,
     /// When this engine last deleted expired last frames (Unix ms).
     last_swept: std::sync::atomic::AtomicI64,
 }
@@ -141,7 +141,7 @@ impl PostgresEngine {
             sink,
             channels: Mutex::new(HashSet::new()),
             history_ttl: settings.history_ttl,
-            last_ttl: settings.last_frame_ttl(),
+            last_ttl_ms: ms(settings.last_frame_ttl()),
             last_swept: std::sync::atomic::AtomicI64::new(0),
         });
         let first = shared.listen().await;
@@ -585,7 +585,7 @@ impl Engine for PostgresEngine {
         frame: &str,
     ) -> Result<Option<String>> {
         let now = now_ms();
-        let cutoff = now - ms(self.shared.last_ttl);
+        let cutoff = now - self.shared.last_ttl_ms;
         let (old,): (Option<String>,) = sqlx::query_as(
             "WITH old AS (SELECT schema_json FROM live_last WHERE channel = $1 AND updated_at > $6) \
              INSERT INTO live_last (channel, org_id, schema_json, frame_json, updated_at) VALUES ($1, $2, $3, $4, $5) \
@@ -608,7 +608,7 @@ impl Engine for PostgresEngine {
             .shared
             .last_swept
             .load(std::sync::atomic::Ordering::Relaxed);
-        if now - swept >= LAST_SWEEP_MS.min(ms(self.shared.last_ttl))
+        if now - swept >= LAST_SWEEP_MS.min(self.shared.last_ttl_ms)
             && self
                 .shared
                 .last_swept
@@ -634,7 +634,7 @@ impl Engine for PostgresEngine {
             "SELECT frame_json FROM live_last WHERE channel = $1 AND updated_at > $2",
         )
         .bind(channel)
-        .bind(now_ms() - ms(self.shared.last_ttl))
+        .bind(now_ms() - self.shared.last_ttl_ms)
         .fetch_optional(&self.shared.pool)
         .await
         .map_err(Error::Postgres)?;
@@ -646,7 +646,7 @@ impl Engine for PostgresEngine {
             "SELECT channel, frame_json FROM live_last WHERE org_id = $1 AND updated_at > $2 ORDER BY channel",
         )
         .bind(org.0)
-        .bind(now_ms() - ms(self.shared.last_ttl))
+        .bind(now_ms() - self.shared.last_ttl_ms)
         .fetch_all(&self.shared.pool)
         .await
         .map_err(Error::Postgres)

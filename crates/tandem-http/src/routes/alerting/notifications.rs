@@ -97,8 +97,10 @@ struct NameQuery {
     name: Option<String>,
 }
 
-/// A file-provisioned item is changed only by its file (or with `X-Disable-Provenance`),
-/// as in Grafana: the next provisioning run would otherwise put the file's content back.
+/// The provenance rule of Grafana for a change: a file-provisioned item is changed only by
+/// its file, with or without `X-Disable-Provenance` (the next provisioning run would
+/// otherwise put the file's content back); an API one also by a request that disables
+/// provenance.
 fn guard(stored: Provenance, requested: Provenance) -> Result<(), ApiError> {
     if stored.allows(requested) {
         return Ok(());
@@ -258,7 +260,7 @@ async fn put_policy(
         state.notifications.policy(org).await?.1,
         provenance(&headers),
     )?;
-    check_references(&state, org, &tree).await?;
+    provision::check_references(&*state.notifications, org, &tree).await?;
     ready(&state, org).await?;
     state
         .notifications
@@ -269,11 +271,6 @@ async fn put_policy(
         Json(json!({"message": "policies updated"})),
     )
         .into_response())
-}
-
-async fn check_references(state: &AppState, org: OrgId, tree: &Route) -> Result<(), ApiError> {
-    provision::check_references(&*state.notifications, org, tree).await?;
-    Ok(())
 }
 
 /// `DELETE /api/v1/provisioning/policies`: resets the default tree; 202.
@@ -439,15 +436,7 @@ async fn delete_timing(
     current.require(Role::Editor)?;
     stored_guard(&state, &current, &headers, DocumentKind::MuteTiming, &name).await?;
     let org = org(&current);
-    let (tree, _) = state.notifications.policy(org).await?;
-    let mut used = Vec::new();
-    tree.time_intervals(&mut used);
-    if used.contains(&name) {
-        return Err(AlertingError::NotificationConflict(
-            "mute timing is used by a notification policy".to_owned(),
-        )
-        .into());
-    }
+    provision::check_timing_unused(&*state.notifications, org, &name).await?;
     state
         .notifications
         .delete_document(org, DocumentKind::MuteTiming, &name)
