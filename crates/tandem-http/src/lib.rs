@@ -150,6 +150,7 @@ fn api_routes() -> (Routes, Routes) {
         .body(r#"{"user":"admin","password":"wrong password"}"#)
         .get("/logout", login::logout)
         .post("/api/user/auth-tokens/rotate", login::rotate)
+        .merge(crate::routes::web::routes())
         .public();
     let protected = Routes::new()
         .get("/api/frontend/settings", api::frontend_settings)

@@ -6,3 +6,4 @@ pub(crate) mod content;
 pub(crate) mod datasources;
 pub(crate) mod identity;
 pub(crate) mod live;
+pub(crate) mod web;

@@ -24,3 +24,4 @@ mod sessions;
 mod snapshots;
 mod team_admins;
 mod users;
+mod web;
