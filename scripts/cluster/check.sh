@@ -26,6 +26,8 @@ if [ -z "${TANDEM_CLUSTER_CHECK_BOUNDED:-}" ]; then
 fi
 
 INSTANCES=3
+# The Python checks import scripts/interop/checks.py; leave no bytecode in the tree.
+export PYTHONDONTWRITEBYTECODE=1
 step() { printf 'cluster check: %s\n' "$*"; }
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/tandem-cluster-check.XXXXXX")
