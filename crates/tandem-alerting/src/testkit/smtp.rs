@@ -262,6 +262,8 @@ async fn python() -> Option<PathBuf> {
         "an SMTP sink is required ({}=1) but no python3 imports aiosmtpd (apt-get install python3-aiosmtpd, or set {PYTHON_ENV})",
         tandem_storage::testkit::REQUIRE_SERVICES_ENV
     );
-    eprintln!("skipped: SMTP tests need python3-aiosmtpd (or {PYTHON_ENV})");
+    tandem_storage::testkit::skip(&format!(
+        "SMTP tests need python3-aiosmtpd (or {PYTHON_ENV})"
+    ));
     None
 }

@@ -257,9 +257,9 @@ fn binaries() -> Option<(PathBuf, PathBuf)> {
                 "Prometheus is required ({}=1) but prometheus and promtool are neither at {PROMETHEUS_BIN_ENV} nor on PATH",
                 tandem_storage::testkit::REQUIRE_SERVICES_ENV
             );
-            eprintln!(
-                "skipped: Prometheus tests need prometheus and promtool on PATH or {PROMETHEUS_BIN_ENV}"
-            );
+            tandem_storage::testkit::skip(&format!(
+                "Prometheus tests need prometheus and promtool on PATH or {PROMETHEUS_BIN_ENV}"
+            ));
             None
         }
     }

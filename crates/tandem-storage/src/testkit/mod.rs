@@ -3,7 +3,8 @@
 //!
 //! The backend matrix comes from the environment: `TANDEM_TEST_POSTGRES_URL` and
 //! `TANDEM_TEST_MYSQL_URL` name a server on which tests may create and drop databases
-//! (SQLite needs nothing). A test whose backend is not configured says that it skipped;
+//! (SQLite needs nothing). A test whose backend is not configured says that it skipped
+//! ([`skip`]: a `SKIPPED` line on the terminal, and a count when the test binary exits);
 //! with `TANDEM_TEST_REQUIRE_SERVICES=1` a missing backend fails the test instead.
 //!
 //! This module reads environment variables on purpose; library code proper never does.
@@ -88,9 +89,44 @@ pub fn service_url(env: &str, what: &str) -> Option<String> {
             panic!("{what} is required ({REQUIRE_SERVICES_ENV}=1) but {env} is not set")
         }
         _ => {
-            eprintln!("skipped: {what} tests need {env}");
+            skip(&format!("{what} tests need {env}"));
             None
         }
+    }
+}
+
+/// How many test cases skipped, for the line printed when the test binary exits.
+static SKIPPED: AtomicU64 = AtomicU64::new(0);
+
+/// Says that the running test case skips, where people look: a line of its own on the
+/// terminal while the run goes on (written past the test harness's capture of `eprintln!`,
+/// which would show it only for a failing test), and a count when the test binary exits,
+/// since the harness itself reports the case as `ok`.
+pub fn skip(why: &str) {
+    use std::io::Write;
+    static AT_EXIT: std::sync::Once = std::sync::Once::new();
+    let test = std::thread::current().name().unwrap_or("a test").to_owned();
+    SKIPPED.fetch_add(1, Ordering::Relaxed);
+    AT_EXIT.call_once(|| {
+        // SAFETY: `report_skips` is an `extern "C"` function without arguments that only
+        // reads an atomic and writes to stderr, as `atexit` requires.
+        unsafe {
+            libc::atexit(report_skips);
+        }
+    });
+    let _ = writeln!(std::io::stderr().lock(), "SKIPPED {test}: {why}");
+}
+
+extern "C" fn report_skips() {
+    use std::io::Write;
+    let skipped = SKIPPED.load(Ordering::Relaxed);
+    if skipped > 0 {
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "SKIPPED {skipped} test case(s) for want of a service: the harness counted them as passed; \
+             set {POSTGRES_URL_ENV}, {MYSQL_URL_ENV}, {REDIS_URL_ENV} (and the services the lines above name) \
+             to run them, and {REQUIRE_SERVICES_ENV}=1 to make a missing one fail"
+        );
     }
 }
 
