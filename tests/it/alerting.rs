@@ -1,6 +1,7 @@
 //! Sharded alert evaluation with real `tandem-server` processes: SIGKILL the instance that
 //! evaluates a rule, and the survivors evaluate it within `peer_timeout` plus one
-//! interval, with no slot evaluated twice across all three processes.
+//! interval, with no slot evaluated twice across all three processes and each state change
+//! recorded as one annotation.
 //!
 //! Evaluations are read from each process's debug log line `evaluated alert rule`
 //! (`rule_uid`, `slot`). The test runs with `min_interval = 1s`, 1 s group intervals and a
@@ -88,13 +89,28 @@ tandem::storage::backend_tests!(
         )
         .await;
         assert_eq!(folder.status, 200, "{}", folder.text());
+        let source = post(
+            &url,
+            "/api/datasources",
+            json!({"uid": "td", "name": "TestData", "type": "grafana-testdata-datasource", "access": "proxy"}),
+        )
+        .await;
+        assert_eq!(source.status, 200, "{}", source.text());
         // 30 rules, so that each of the 3 instances owns some whatever the rules' uids hash
-        // to (with 12, one instance owned none in about 2 % of runs).
+        // to (with 12, one instance owned none in about 2 % of runs). Each fires for 2 s
+        // and is normal for 2 s, so that its state changes while its owner is killed.
         let rules: Vec<serde_json::Value> = (0..30)
             .map(|i| {
-                json!({"grafana_alert": {"title": format!("Rule {i}"), "condition": "A", "data": [
-                    {"refId": "A", "relativeTimeRange": {"from": 0, "to": 0}, "datasourceUid": "__expr__",
-                     "model": {"type": "math", "expression": "1"}}]}, "for": "0s"})
+                json!({"grafana_alert": {"title": format!("Rule {i}"), "condition": "C", "data": [
+                    {"refId": "A", "relativeTimeRange": {"from": 10, "to": 0}, "datasourceUid": "td",
+                     "model": {"scenarioId": "predictable_pulse", "pulseWave":
+                        {"timeStep": 1, "onCount": 2, "offCount": 2, "onValue": 10, "offValue": 1}}},
+                    {"refId": "B", "relativeTimeRange": {"from": 0, "to": 0}, "datasourceUid": "__expr__",
+                     "model": {"type": "reduce", "expression": "A", "reducer": "last"}},
+                    {"refId": "C", "relativeTimeRange": {"from": 0, "to": 0}, "datasourceUid": "__expr__",
+                     "model": {"type": "threshold", "expression": "B",
+                               "conditions": [{"evaluator": {"type": "gt", "params": [5]}}]}}]},
+                       "for": "0s"})
             })
             .collect();
         let posted = post(
@@ -178,6 +194,43 @@ tandem::storage::backend_tests!(
                 "{uid} was evaluated again {} ms after its instance was killed",
                 first.saturating_sub(killed_at)
             );
+        }
+        // Every state change, before, during and after the take-over, is recorded once:
+        // each rule's changes form one chain, each starting where the previous ended.
+        let survivor = &processes[(victim + 1) % 3];
+        let found = http::request(
+            "GET",
+            &format!("{}/api/annotations?type=alert&limit=5000", survivor.url()),
+            &[ADMIN],
+            "",
+        )
+        .await
+        .expect("a request");
+        assert_eq!(found.status, 200, "{}", found.text());
+        let mut chains: HashMap<i64, Vec<(i64, String, String)>> = HashMap::new();
+        for item in found.json().as_array().expect("a list") {
+            chains
+                .entry(item["alertId"].as_i64().unwrap_or(0))
+                .or_default()
+                .push((
+                    item["time"].as_i64().unwrap_or(0),
+                    item["prevState"].as_str().unwrap_or("").to_owned(),
+                    item["newState"].as_str().unwrap_or("").to_owned(),
+                ));
+        }
+        assert_eq!(chains.len(), 30, "every rule changed state");
+        for (rule, chain) in &mut chains {
+            chain.sort();
+            assert!(
+                chain.len() >= 2,
+                "rule {rule} fired and resolved: {chain:?}"
+            );
+            for pair in chain.windows(2) {
+                assert!(
+                    pair[1].1 == pair[0].2 && pair[1].0 > pair[0].0,
+                    "rule {rule}'s changes are recorded once each: {chain:?}"
+                );
+            }
         }
     }
 );

@@ -143,6 +143,7 @@ pub(crate) const KEYS: &[Key] = &[
     key("unified_alerting", "min_interval", "10s", "base interval; group intervals are multiples of it"),
     key("unified_alerting", "evaluation_timeout", "30s", "longest time one evaluation attempt may take"),
     key("unified_alerting", "max_attempts", "3", "attempts of a failing evaluation"),
+    key("unified_alerting.state_history", "enabled", "true", "record alert state changes as annotations (once per change cluster-wide)"),
     key("unified_alerting", "ha_peers", "", "accepted and ignored: the database replaces gossip"),
     key("unified_alerting", "ha_listen_address", "0.0.0.0:9094", "accepted and ignored"),
     key("unified_alerting", "ha_advertise_address", "", "accepted and ignored"),
@@ -772,6 +773,7 @@ fn alerting(values: &Values) -> Result<AlertingSettings, ConfigError> {
         evaluation_timeout,
         max_attempts: max_attempts.max(1),
         mode,
+        state_history: values.get("unified_alerting.state_history", "enabled")?,
         ..AlertingSettings::default()
     })
 }
@@ -2172,6 +2174,18 @@ mod tests {
         );
         assert_eq!(settings.server.http_port, 3100);
         assert_eq!(settings.database.backend, Backend::Sqlite);
+    }
+
+    #[test]
+    fn state_history_is_on_unless_switched_off_by_file_or_environment() {
+        assert!(loaded("", &[]).alerting.state_history);
+        let off = loaded("[unified_alerting.state_history]\nenabled = false\n", &[]);
+        assert!(!off.alerting.state_history);
+        let off = loaded(
+            "",
+            &[("GF_UNIFIED_ALERTING_STATE_HISTORY_ENABLED", "false")],
+        );
+        assert!(!off.alerting.state_history);
     }
 
     #[test]

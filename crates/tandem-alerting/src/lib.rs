@@ -40,6 +40,7 @@
 mod duration;
 mod error;
 pub mod eval;
+mod history;
 mod matcher;
 mod metrics;
 pub mod notify;
@@ -69,7 +70,7 @@ pub use crate::sql::SqlAlertStore;
 pub use crate::sql::notify::SqlNotificationStore;
 pub use crate::store::{
     AlertStore, GroupChanges, GroupRule, GroupWriter, HolderLease, InstanceWrite, NewRule,
-    ReplaceGroup, RuleFilter, RulesFingerprint, ShardClaim, UpdateRule,
+    ReplaceGroup, RuleFilter, RulesFingerprint, ShardClaim, StateHistory, UpdateRule,
 };
 pub use crate::template::{TemplateData, expand};
 pub use crate::types::{

@@ -46,6 +46,9 @@ pub struct AlertingSettings {
     pub refresh_evaluations: i64,
     /// How many evaluations run at once on this instance.
     pub max_concurrent_evaluations: usize,
+    /// Whether state changes are recorded as annotations
+    /// (`[unified_alerting.state_history] enabled`).
+    pub state_history: bool,
 }
 
 impl Default for AlertingSettings {
@@ -59,6 +62,7 @@ impl Default for AlertingSettings {
             shards: 64,
             refresh_evaluations: 200,
             max_concurrent_evaluations: 64,
+            state_history: true,
         }
     }
 }

@@ -1,9 +1,11 @@
 //! [`AlertStore`]: the persistence of rules, their versions, alert instances, rule statuses
 //! and shard leases, one trait with a sea-orm implementation ([`crate::SqlAlertStore`]).
 
+use std::collections::HashMap;
+
 use crate::{
-    AlertInstance, AlertRule, FolderUid, OrgId, Provenance, Result, RuleSpec, RuleStatus, RuleUid,
-    RuleVersion,
+    AlertInstance, AlertRule, FolderUid, InstanceState, OrgId, Provenance, Result, RuleSpec,
+    RuleStatus, RuleUid, RuleVersion,
 };
 
 /// A rule to create.
@@ -141,6 +143,48 @@ pub struct InstanceWrite {
     pub upserts: Vec<AlertInstance>,
     /// Instances to delete, by fingerprint.
     pub deletes: Vec<String>,
+    /// For each upserted instance the evaluation found stored (by fingerprint), the state
+    /// and reason it started from: such a row is written only while it still holds them, so
+    /// an evaluator with a stale view writes nothing. Upserts not listed are new instances
+    /// (or, without `history`, are written without this check).
+    pub expected: HashMap<String, (InstanceState, String)>,
+    /// When set, every upsert whose state or reason differs from what it started from
+    /// (`Normal` for a new instance) is recorded as one of Grafana's state history
+    /// annotations, in the same transaction: a change is recorded exactly once, by the
+    /// evaluation that made it, whichever instance that was.
+    pub history: Option<StateHistory>,
+}
+
+/// What a state history annotation says about its rule.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StateHistory {
+    /// The rule's numeric id (the annotation's `alertId`).
+    pub rule_id: i64,
+    /// The rule's title, first in the annotation's text.
+    pub title: String,
+    /// The dashboard the rule is linked to (its `__dashboardUid__` annotation).
+    pub dashboard_uid: Option<String>,
+    /// The panel (its `__panelId__` annotation); 0 for none.
+    pub panel_id: i64,
+}
+
+impl StateHistory {
+    /// The history context of `rule`.
+    pub fn of(rule: &AlertRule) -> StateHistory {
+        let annotations = &rule.spec.annotations;
+        StateHistory {
+            rule_id: rule.id,
+            title: rule.spec.title.clone(),
+            dashboard_uid: annotations
+                .get("__dashboardUid__")
+                .map(|uid| uid.trim().to_owned())
+                .filter(|uid| !uid.is_empty()),
+            panel_id: annotations
+                .get("__panelId__")
+                .and_then(|id| id.trim().parse().ok())
+                .unwrap_or(0),
+        }
+    }
 }
 
 /// A shard claimed by a holder: it may evaluate the slots of the shard's rules from `start`

@@ -100,6 +100,8 @@ pub struct AnnotationQuery {
     pub panel_id: Option<i64>,
     /// `Some(true)`: alert state changes only; `Some(false)`: users' annotations only.
     pub alerts: Option<bool>,
+    /// Only the state changes of this alert rule (by its numeric id).
+    pub alert_id: Option<i64>,
     /// Only those with all of these tags (any of them with `match_any`).
     pub tags: Vec<String>,
     /// See `tags`.

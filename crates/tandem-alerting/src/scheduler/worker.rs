@@ -12,7 +12,7 @@ use tokio::sync::Mutex;
 use crate::eval::{Outcome, interpret, request};
 use crate::scheduler::{Evaluated, Shared};
 use crate::state::{Evaluation, apply};
-use crate::store::InstanceWrite;
+use crate::store::{InstanceWrite, StateHistory};
 use crate::{AlertInstance, AlertRule, Labels, RuleStatus};
 
 /// What an instance remembers of a rule between its evaluations.
@@ -105,12 +105,27 @@ pub(crate) async fn evaluate(
         refresh_ms,
     };
     let transition = apply(evaluation, &rt.instances, &outcome);
+    // Each row is written only from the state this evaluation started from, so a state
+    // change is made (and recorded) by one evaluation only.
+    let expected = transition
+        .upserts
+        .iter()
+        .filter_map(|i| {
+            let before = rt.instances.get(&i.fingerprint)?;
+            Some((i.fingerprint.clone(), (before.state, before.reason.clone())))
+        })
+        .collect();
     let write = InstanceWrite {
         org_id: rule.org_id,
         rule_uid: rule.uid.clone(),
         slot,
         upserts: transition.upserts,
         deletes: transition.deletes,
+        expected,
+        history: shared
+            .settings
+            .state_history
+            .then(|| StateHistory::of(&rule)),
     };
     match shared.store.write_instances(write).await {
         Ok(true) => rt.instances = transition.instances,

@@ -8,6 +8,7 @@
 //! statement), so a skewed instance clock can neither steal nor keep a lease.
 
 mod entity;
+mod history;
 pub(crate) mod notify;
 mod rules;
 mod shards;

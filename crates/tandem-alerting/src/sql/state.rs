@@ -2,8 +2,13 @@
 
 use sea_orm::{ActiveModelTrait, ActiveValue, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
+use tandem_storage::now_ms;
+
+use crate::history::{self, StateChange};
 use crate::sql::entity::{alert_instance, alert_rule_status};
-use crate::sql::{SqlAlertStore, instance_from_row, status_from_row, to_json};
+use crate::sql::{
+    SqlAlertStore, history as history_rows, instance_from_row, status_from_row, to_json,
+};
 use crate::store::InstanceWrite;
 use crate::{AlertInstance, Error, OrgId, Result, RuleStatus, RuleUid};
 
@@ -81,7 +86,15 @@ pub(super) async fn write_instances(store: &SqlAlertStore, write: InstanceWrite)
     if write.upserts.is_empty() && write.deletes.is_empty() {
         return Ok(true);
     }
-    let write = &write;
+    let changes: Vec<StateChange> = match &write.history {
+        Some(rule) => write
+            .upserts
+            .iter()
+            .filter_map(|i| history::change(rule, write.expected.get(&i.fingerprint), i))
+            .collect(),
+        None => Vec::new(),
+    };
+    let (write, changes) = (&write, &changes);
     let outcome = store
         .db
         .transaction(|tx| async move {
@@ -89,28 +102,47 @@ pub(super) async fn write_instances(store: &SqlAlertStore, write: InstanceWrite)
             let rule = write.rule_uid.as_str();
             for instance in &write.upserts {
                 let row = instance_row(instance)?;
-                let updated = alert_instance::Entity::update_many()
-                    .set(row.clone())
-                    .filter(alert_instance::Column::OrgId.eq(org))
-                    .filter(alert_instance::Column::RuleUid.eq(rule))
-                    .filter(alert_instance::Column::LabelsHash.eq(instance.fingerprint.as_str()))
-                    .filter(alert_instance::Column::LastSlot.lt(write.slot))
-                    .exec(&*tx)
-                    .await?;
-                if updated.rows_affected == 1 {
-                    continue;
+                let expected = write.expected.get(&instance.fingerprint);
+                if expected.is_some() || write.history.is_none() {
+                    let mut update = alert_instance::Entity::update_many()
+                        .set(row.clone())
+                        .filter(alert_instance::Column::OrgId.eq(org))
+                        .filter(alert_instance::Column::RuleUid.eq(rule))
+                        .filter(
+                            alert_instance::Column::LabelsHash.eq(instance.fingerprint.as_str()),
+                        )
+                        .filter(alert_instance::Column::LastSlot.lt(write.slot));
+                    if let Some((state, reason)) = expected {
+                        let reason: String = reason.chars().take(64).collect();
+                        update = update
+                            .filter(alert_instance::Column::State.eq(state.as_str()))
+                            .filter(alert_instance::Column::Reason.eq(reason));
+                    }
+                    let updated = update.exec(&*tx).await?;
+                    if updated.rows_affected == 1 {
+                        continue;
+                    }
+                    if expected.is_some() {
+                        // Written since the evaluation read it (a newer slot, another
+                        // state), or gone: this evaluation's view is stale.
+                        return Err(Error::VersionMismatch);
+                    }
+                    let exists = alert_instance::Entity::find()
+                        .filter(alert_instance::Column::OrgId.eq(org))
+                        .filter(alert_instance::Column::RuleUid.eq(rule))
+                        .filter(
+                            alert_instance::Column::LabelsHash.eq(instance.fingerprint.as_str()),
+                        )
+                        .one(&*tx)
+                        .await?
+                        .is_some();
+                    if exists {
+                        // A newer (or the same) slot is stored: this evaluation is late.
+                        return Err(Error::VersionMismatch);
+                    }
                 }
-                let exists = alert_instance::Entity::find()
-                    .filter(alert_instance::Column::OrgId.eq(org))
-                    .filter(alert_instance::Column::RuleUid.eq(rule))
-                    .filter(alert_instance::Column::LabelsHash.eq(instance.fingerprint.as_str()))
-                    .one(&*tx)
-                    .await?
-                    .is_some();
-                if exists {
-                    // A newer (or the same) slot is stored: this evaluation is late.
-                    return Err(Error::VersionMismatch);
-                }
+                // A new instance: another evaluator that created it first wins on the
+                // primary key.
                 match row.insert(&*tx).await {
                     Ok(_) => {}
                     Err(err) if tandem_storage::Error::from(err.clone()).is_unique_violation() => {
@@ -126,6 +158,11 @@ pub(super) async fn write_instances(store: &SqlAlertStore, write: InstanceWrite)
                     .filter(alert_instance::Column::LabelsHash.eq(fingerprint.as_str()))
                     .filter(alert_instance::Column::LastSlot.lt(write.slot))
                     .exec(&*tx)
+                    .await?;
+            }
+            if let (Some(rule), false) = (&write.history, changes.is_empty()) {
+                let dashboard = history_rows::dashboard_id(&*tx, write.org_id, rule).await?;
+                history_rows::insert(&*tx, write.org_id, rule, dashboard, changes, now_ms())
                     .await?;
             }
             Ok::<_, Error>(true)

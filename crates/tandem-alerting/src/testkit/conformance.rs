@@ -326,6 +326,8 @@ pub async fn instance_writes_never_go_backwards(stores: &[Arc<dyn AlertStore>]) 
         slot,
         upserts: vec![instance(org, state, slot)],
         deletes: Vec::new(),
+        expected: Default::default(),
+        history: None,
     };
     assert!(
         a.write_instances(write(InstanceState::Pending, 10_000))
@@ -372,6 +374,8 @@ pub async fn instance_writes_never_go_backwards(stores: &[Arc<dyn AlertStore>]) 
         slot: 15_000,
         upserts: Vec::new(),
         deletes: vec!["00000000000000aa".to_owned()],
+        expected: Default::default(),
+        history: None,
     };
     b.write_instances(delete_old.clone()).await.unwrap();
     assert_eq!(

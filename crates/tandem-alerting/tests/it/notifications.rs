@@ -151,6 +151,8 @@ pub(crate) async fn write(alerts: &SqlAlertStore, rules: usize, state: InstanceS
                 slot,
                 upserts: vec![instance(&rule, "db", state, slot)],
                 deletes: vec![],
+                expected: Default::default(),
+                history: None,
             })
             .await
             .unwrap();

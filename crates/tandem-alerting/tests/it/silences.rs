@@ -34,6 +34,8 @@ async fn fire(alerts: &SqlAlertStore, rule: &str, slot: i64) {
             slot,
             upserts: vec![instance(rule, "db", InstanceState::Alerting, slot)],
             deletes: vec![],
+            expected: Default::default(),
+            history: None,
         })
         .await
         .unwrap();

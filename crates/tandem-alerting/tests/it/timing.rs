@@ -97,6 +97,8 @@ tandem_storage::backend_tests!(
                     slot,
                     upserts: vec![instance(&rule, team, InstanceState::Alerting, slot)],
                     deletes: vec![],
+                    expected: Default::default(),
+                    history: None,
                 })
                 .await
                 .unwrap();

@@ -183,6 +183,9 @@ impl AnnotationStore for SqlDashboardStore {
                 if let Some(panel) = query.panel_id {
                     select = select.filter(annotation::Column::PanelId.eq(panel));
                 }
+                if let Some(alert) = query.alert_id {
+                    select = select.filter(annotation::Column::AlertId.eq(alert));
+                }
                 match query.alerts {
                     Some(true) => select = select.filter(annotation::Column::AlertId.gt(0)),
                     Some(false) => select = select.filter(annotation::Column::AlertId.eq(0)),

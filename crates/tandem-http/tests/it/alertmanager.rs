@@ -254,6 +254,8 @@ tandem_http::cluster_tests!(
                         slot: now,
                         upserts: vec![firing(rule, team, now)],
                         deletes: vec![],
+                        expected: Default::default(),
+                        history: None,
                     })
                     .await
                     .unwrap()

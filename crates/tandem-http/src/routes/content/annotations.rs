@@ -6,8 +6,10 @@
 //! others are left out of query answers), Edit writes it. An annotation on a dashboard
 //! names one of the org (`dashboardUID` or `dashboardId`; an unknown one is 404). A query
 //! takes `from`, `to` (milliseconds), `userId`, `dashboardUID`, `dashboardId`, `panelId`,
-//! `limit` (default 100), repeated `tags` (all of them, or any with `matchAny=true`) and
-//! `type` (`annotation` or `alert`), and answers newest first.
+//! `limit` (default 100), repeated `tags` (all of them, or any with `matchAny=true`),
+//! `type` (`annotation` or `alert`) and `alertId` or `alertUID` (one rule's state changes),
+//! and answers newest first. Alert state changes (written by alerting's evaluations, once
+//! per change) are read by those who may view the rule's folder.
 
 use std::collections::HashMap;
 
@@ -24,7 +26,7 @@ use tandem_sessions::Role;
 
 use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::routing::Routes;
-use crate::shared::access::{denied, subject};
+use crate::shared::access::{denied, subject, viewable_folders};
 use crate::shared::content::{org, user};
 use crate::{ApiError, AppState, CurrentUser};
 
@@ -35,7 +37,7 @@ const EXAMPLE: &str = r#"{"dashboardUID":"","panelId":0,"time":1700000000000,"ti
 pub(crate) fn routes() -> Routes {
     Routes::new()
         .get("/api/annotations", find)
-        .query("from=0&to=1700000000000&limit=10&tags=a&matchAny=true&type=annotation&dashboardUID=x&panelId=1&userId=1")
+        .query("from=0&to=1700000000000&limit=10&tags=a&matchAny=true&type=alert&alertUID=r&dashboardUID=x&panelId=1&userId=1")
         .post("/api/annotations", create)
         .body(EXAMPLE)
         .get("/api/annotations/tags", tags)
@@ -285,11 +287,13 @@ async fn find(
         dashboard_id: None,
         panel_id: None,
         alerts: None,
+        alert_id: None,
         tags: Vec::new(),
         match_any: false,
         limit: 100,
     };
     let mut dashboard_uid = None;
+    let mut alert_uid = None;
     for (key, value) in pairs {
         let value = value.trim().to_owned();
         match key.as_str() {
@@ -304,6 +308,8 @@ async fn find(
                 tandem_storage::input::check_count("tags", query.tags.len() + 1, 1000)?;
                 query.tags.push(value);
             }
+            "alertId" => query.alert_id = Some(number(&key, &value)?),
+            "alertUID" | "alertUid" if !value.is_empty() => alert_uid = Some(value),
             "matchAny" => query.match_any = matches!(value.as_str(), "true" | "1"),
             "type" => {
                 query.alerts = match value.as_str() {
@@ -327,13 +333,31 @@ async fn find(
             Err(err) => return Err(err.into()),
         }
     }
+    if let Some(uid) = alert_uid {
+        let uid = tandem_alerting::RuleUid::from(uid.as_str());
+        match state
+            .alerting
+            .get(tandem_alerting::OrgId(org(&current).0), &uid)
+            .await
+        {
+            Ok(rule) => query.alert_id = Some(rule.id),
+            // No such rule has no state history.
+            Err(tandem_alerting::Error::RuleNotFound) => return Ok(Json(json!([]))),
+            Err(err) => return Err(err.into()),
+        }
+    }
     let found = state.annotations.find_annotations(&query).await?;
     let mut access = Access::new(&state, &current).await?;
     let mut shapes = Shapes::default();
     let mut items = Vec::with_capacity(found.len());
     for annotation in found {
-        // Those on a dashboard the caller may not view are left out.
-        if !access.can_read(&state, annotation.dashboard_id).await? {
+        // Those on a dashboard the caller may not view are left out, and so are the state
+        // changes of rules in a folder they may not view.
+        if !access.can_read(&state, annotation.dashboard_id).await?
+            || !access
+                .can_read_rule(&state, &current, annotation.alert_id)
+                .await?
+        {
             continue;
         }
         items.push(shapes.item(&state, &current, annotation).await?);
@@ -375,6 +399,9 @@ struct Access {
     org_id: tandem_dashboards::OrgId,
     subject: Subject,
     levels: HashMap<i64, Option<Level>>,
+    /// The alert rules whose folder the caller may view, by id; read on the first alert
+    /// annotation a non-Admin meets.
+    rules: Option<std::collections::HashSet<i64>>,
 }
 
 impl Access {
@@ -383,7 +410,40 @@ impl Access {
             org_id: org(current),
             subject: subject(state, current).await?,
             levels: HashMap::new(),
+            rules: None,
         })
+    }
+
+    /// Whether the caller may read the state changes of alert rule `id` (0: not an alert
+    /// annotation): an org Admin always, others when they may view the rule's folder.
+    async fn can_read_rule(
+        &mut self,
+        state: &AppState,
+        current: &CurrentUser,
+        id: i64,
+    ) -> Result<bool, ApiError> {
+        if id == 0 || self.subject.is_org_admin() {
+            return Ok(true);
+        }
+        if self.rules.is_none() {
+            let folders = viewable_folders(state, current).await?;
+            let rules = state
+                .alerting
+                .list(tandem_alerting::OrgId(self.org_id.0))
+                .await?;
+            self.rules = Some(
+                rules
+                    .into_iter()
+                    .filter(|rule| {
+                        folders
+                            .as_ref()
+                            .is_none_or(|f| f.contains(rule.folder_uid.as_str()))
+                    })
+                    .map(|rule| rule.id)
+                    .collect(),
+            );
+        }
+        Ok(self.rules.as_ref().is_some_and(|rules| rules.contains(&id)))
     }
 
     /// The caller's level on dashboard `id` (`None` when it is gone or they have none).
