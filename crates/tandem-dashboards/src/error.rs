@@ -81,6 +81,26 @@ pub enum Error {
     /// A snapshot already uses this key or delete key (409).
     #[error("a snapshot with this key already exists")]
     SnapshotKeyTaken,
+    /// No library element with this uid (or name) in the org (Grafana: 404).
+    #[error("library element could not be found")]
+    LibraryElementNotFound,
+    /// An element with this uid is in the org, or one with this name and kind is in the
+    /// folder (Grafana: 400).
+    #[error("library element with that name or UID already exists")]
+    LibraryElementExists,
+    /// The element was changed by someone else since the caller read it (Grafana: 412).
+    #[error("the library element has been changed by someone else")]
+    LibraryElementVersionMismatch,
+    /// A dashboard uses the element, so it cannot be deleted (Grafana: 403).
+    #[error("the library element has connections")]
+    LibraryElementHasConnections,
+    /// A `kind` other than 1 (panel) or 2 (variable) (Grafana: 400 on a create or patch).
+    #[error("the element kind is not supported")]
+    UnsupportedLibraryKind,
+    /// A folder holds library elements that dashboards use, so it cannot be deleted
+    /// (Grafana: 403).
+    #[error("Folder could not be deleted because it contains library elements in use")]
+    FolderHasConnectedLibraryElements,
     /// A folder would move into itself or one of its subfolders (400).
     #[error("a folder cannot be moved into itself or one of its subfolders")]
     FolderCycle,

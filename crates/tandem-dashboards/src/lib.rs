@@ -29,6 +29,7 @@
 mod annotations;
 mod error;
 mod events;
+mod library;
 mod permissions;
 mod provisioning;
 mod service;
@@ -47,6 +48,12 @@ pub use crate::annotations::{
 };
 pub use crate::error::{Error, Result};
 pub use crate::events::{DashboardAction, DashboardEvent, DashboardEvents, NoEvents};
+pub use crate::library::{
+    Author, DEFAULT_LIBRARY_PER_PAGE, LibraryConnection, LibraryElement, LibraryElementPatch,
+    LibraryElementStore, LibraryKind, LibraryPage, LibrarySearch, LibrarySort,
+    MAX_LIBRARY_DESCRIPTION_LEN, MAX_LIBRARY_FILTERS, MAX_LIBRARY_NAME_LEN, MAX_LIBRARY_PER_PAGE,
+    MAX_LIBRARY_TYPE_LEN, NewLibraryElement,
+};
 pub use crate::permissions::{
     BasicRole, InheritedItems, Level, MAX_PERMISSION_ITEMS, PermissionItem, PermissionStore,
     Permissions, Principal, Resource, Subject, TeamId,

@@ -157,7 +157,12 @@ impl From<tandem_dashboards::Error> for ApiError {
             | E::FolderNotFound
             | E::VersionNotFound
             | E::AnnotationNotFound
-            | E::SnapshotNotFound => Some(StatusCode::NOT_FOUND),
+            | E::SnapshotNotFound
+            | E::LibraryElementNotFound => Some(StatusCode::NOT_FOUND),
+            E::LibraryElementHasConnections | E::FolderHasConnectedLibraryElements => {
+                Some(StatusCode::FORBIDDEN)
+            }
+            E::LibraryElementVersionMismatch => Some(StatusCode::PRECONDITION_FAILED),
             E::VersionMismatch | E::FolderVersionMismatch => Some(StatusCode::PRECONDITION_FAILED),
             E::FolderUidTaken | E::SnapshotKeyTaken => Some(StatusCode::CONFLICT),
             E::EmptyTitle
@@ -175,6 +180,8 @@ impl From<tandem_dashboards::Error> for ApiError {
             | E::FolderCycle
             | E::DuplicatePermission
             | E::TooManyPermissions(_)
+            | E::LibraryElementExists
+            | E::UnsupportedLibraryKind
             | E::InvalidInput(_) => Some(StatusCode::BAD_REQUEST),
         };
         match (code, err) {

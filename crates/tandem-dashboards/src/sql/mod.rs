@@ -13,6 +13,7 @@
 mod annotations;
 mod entity;
 mod folders;
+mod library;
 mod permissions;
 mod search;
 mod snapshots;
@@ -629,6 +630,7 @@ impl DashboardStore for SqlDashboardStore {
                 all.extend(children.iter().cloned());
                 level = children;
             }
+            library::delete_folder_elements(&*tx, org, &all).await?;
             let dashboards = dashboard::Entity::find()
                 .filter(dashboard::Column::OrgId.eq(org.0))
                 .filter(dashboard::Column::FolderUid.is_in(all.clone()))
@@ -1157,6 +1159,15 @@ async fn write_dashboard(
         .exec(conn)
         .await?;
     }
+    library::connect_dashboard(
+        conn,
+        w.org_id,
+        row.id,
+        existing.is_some(),
+        &data,
+        w.user_id,
+    )
+    .await?;
     Ok((row, text))
 }
 
@@ -1286,6 +1297,7 @@ async fn delete_dashboard_rows(
     let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
     let uids: Vec<String> = rows.iter().map(|row| row.uid.clone()).collect();
     permissions::forget_resources(conn, org, "dashboard", &uids).await?;
+    library::disconnect_dashboards(conn, &ids).await?;
     dashboard_version::Entity::delete_many()
         .filter(dashboard_version::Column::DashboardId.is_in(ids.clone()))
         .exec(conn)

@@ -1,4 +1,5 @@
-//! Test support: the conformance suite of [`crate::DashboardStore`].
+//! Test support: the conformance suites of [`crate::DashboardStore`] and
+//! [`crate::LibraryElementStore`].
 // A test kit fails by panicking.
 #![allow(
     clippy::unwrap_used,
@@ -8,3 +9,4 @@
 )]
 
 pub mod conformance;
+pub mod library;

@@ -17,4 +17,6 @@ pub(crate) mod dashboard_snapshot;
 pub(crate) mod dashboard_tag;
 pub(crate) mod dashboard_version;
 pub(crate) mod folder;
+pub(crate) mod library_element;
+pub(crate) mod library_element_connection;
 pub(crate) mod star;
