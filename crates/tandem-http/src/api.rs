@@ -155,13 +155,6 @@ pub(crate) async fn empty_list() -> Json<Vec<()>> {
     Json(Vec::new())
 }
 
-/// `GET /api/library-elements`: no library panels yet; Grafana's paged shape.
-pub(crate) async fn library_elements() -> Json<serde_json::Value> {
-    Json(serde_json::json!({
-        "result": { "totalCount": 0, "elements": [], "page": 1, "perPage": 100 }
-    }))
-}
-
 /// Every route nothing else matched: 404 with a JSON body, for `/api/*` and the rest alike.
 pub(crate) async fn not_found() -> ApiError {
     ApiError::not_found()

@@ -137,7 +137,7 @@ fn api_routes() -> (Routes, Routes) {
         alertmanager, notifications, prometheus, provisioning as alert_provisioning, ruler,
     };
     use crate::routes::content::{
-        annotations, dashboards, folders, permissions, search, snapshots,
+        annotations, dashboards, folders, library_elements, permissions, search, snapshots,
     };
     use crate::routes::identity::{
         admin, login, orgs, preferences, service_accounts, settings, stats, teams, user, users,
@@ -170,7 +170,6 @@ fn api_routes() -> (Routes, Routes) {
         .get("/api/auth/keys", api::legacy_api_keys)
         .get("/api/plugins", api::empty_list)
         .get("/api/alert-notifications", api::empty_list)
-        .get("/api/library-elements", api::library_elements)
         .get("/api/admin/stats", stats::stats)
         .get("/api/admin/settings", settings::settings)
         .merge(users::routes())
@@ -184,6 +183,7 @@ fn api_routes() -> (Routes, Routes) {
         .merge(folders::routes())
         .merge(permissions::routes())
         .merge(snapshots::routes())
+        .merge(library_elements::routes())
         .merge(crate::routes::datasources::routes())
         .merge(crate::routes::live::routes())
         .merge(

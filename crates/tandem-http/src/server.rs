@@ -266,6 +266,7 @@ impl Server {
             dashboards,
             annotations: Arc::new(SqlDashboardStore::new(db.clone())),
             snapshots: Arc::new(SqlDashboardStore::new(db.clone())),
+            library: Arc::new(SqlDashboardStore::new(db.clone())),
             permissions,
             datasources,
             live: live.clone(),

@@ -64,6 +64,8 @@ pub struct AppStateParts {
     pub annotations: Arc<dyn tandem_dashboards::AnnotationStore>,
     /// Dashboard snapshots.
     pub snapshots: Arc<dyn tandem_dashboards::SnapshotStore>,
+    /// Library panels and variables.
+    pub library: Arc<dyn tandem_dashboards::LibraryElementStore>,
     /// Folder and dashboard permissions, and what they grant.
     pub permissions: tandem_dashboards::Permissions,
     /// Data sources and the queries and expressions over them.

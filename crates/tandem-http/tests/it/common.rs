@@ -33,6 +33,25 @@ pub(crate) async fn send(
         .unwrap_or_else(|err| panic!("{method} {path}: {err}"))
 }
 
+/// Sends as user `login`, whose password is `"<login> password"` (what the tests give
+/// the users they create).
+pub(crate) async fn as_user(
+    login: &str,
+    method: &str,
+    url: &str,
+    path: &str,
+    body: Value,
+) -> HttpResponse {
+    send(
+        method,
+        url,
+        path,
+        &basic(login, &format!("{login} password")),
+        body,
+    )
+    .await
+}
+
 /// Sends as the built-in admin.
 pub(crate) async fn as_admin(method: &str, url: &str, path: &str, body: Value) -> HttpResponse {
     send(method, url, path, ADMIN.1, body).await

@@ -15,6 +15,7 @@ mod folders;
 mod health;
 mod hostile;
 mod input_policy;
+mod library_elements;
 mod live;
 mod notifications;
 mod orgs_teams;

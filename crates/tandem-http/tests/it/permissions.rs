@@ -9,19 +9,7 @@ use serde_json::{Value, json};
 use tandem_http::testkit::TestCluster;
 use tandem_http::testkit::http::HttpResponse;
 
-use crate::common::{as_admin, as_admin_ok, basic, check, create_user, send};
-
-/// Sends as `login` (password `<login> password`) with Basic auth.
-async fn as_user(login: &str, method: &str, url: &str, path: &str, body: Value) -> HttpResponse {
-    send(
-        method,
-        url,
-        path,
-        &basic(login, &format!("{login} password")),
-        body,
-    )
-    .await
-}
+use crate::common::{as_admin, as_admin_ok, as_user, check, create_user};
 
 async fn user(url: &str, login: &str, role: &str) -> i64 {
     let id = create_user(url, login, &format!("{login} password")).await;

@@ -27,6 +27,8 @@ pub(crate) struct Fixtures {
 /// The keys of the fixture snapshot (chosen, so the battery can name them).
 const SNAPSHOT_KEY: &str = "fixture-snapshot";
 const SNAPSHOT_DELETE_KEY: &str = "fixture-snapshot-delete";
+/// The uid of the fixture library panel.
+const LIBRARY_UID: &str = "fixture-lib";
 
 impl Fixtures {
     /// Creates them through `url` as the built-in admin.
@@ -170,6 +172,14 @@ impl Fixtures {
                    "deleteKey": SNAPSHOT_DELETE_KEY}),
         )
         .await;
+        as_admin_ok(
+            "POST",
+            url,
+            "/api/library-elements",
+            json!({"folderUid": "fixture-folder", "name": "Fixture panel", "uid": LIBRARY_UID,
+                   "kind": 1, "model": {"type": "text"}}),
+        )
+        .await;
         // The fixture user has a session of its own, for the session routes to aim at.
         login(url, "fixture", "fixture password").await;
         Fixtures {
@@ -228,6 +238,10 @@ impl Fixtures {
                 self.silence_id.clone()
             }
             "key" if path.starts_with("/api/snapshots/") => SNAPSHOT_KEY.to_owned(),
+            "uid" if path.starts_with("/api/library-elements/") => LIBRARY_UID.to_owned(),
+            "name" if path.starts_with("/api/library-elements/name/") => {
+                "Fixture%20panel".to_owned()
+            }
             "delete_key" => SNAPSHOT_DELETE_KEY.to_owned(),
             "folder_uid" => self.folder_uid.clone(),
             "group" => "fixture-group".to_owned(),
