@@ -16,17 +16,17 @@ use tandem_http::{EvaluationMode, Server, Settings};
 use crate::common::{as_admin, as_admin_ok, check};
 
 /// Test settings: 1 s base interval.
-fn fast(_: usize, settings: &mut Settings) {
+pub(crate) fn fast(_: usize, settings: &mut Settings) {
     settings.alerting.min_interval = Duration::from_secs(1);
 }
 
-fn sharded(index: usize, settings: &mut Settings) {
+pub(crate) fn sharded(index: usize, settings: &mut Settings) {
     fast(index, settings);
     settings.alerting.mode = EvaluationMode::Sharded;
 }
 
 /// A testdata data source with uid `td`, and a folder `alerts`.
-async fn fixtures(cluster: &TestCluster) {
+pub(crate) async fn fixtures(cluster: &TestCluster) {
     let store = tandem_datasources::SqlDataSourceStore::new(
         cluster.server(0).database().clone(),
         &Settings::default().identity.secret_key,
@@ -57,7 +57,7 @@ async fn fixtures(cluster: &TestCluster) {
 }
 
 /// A rule on testdata: `A` the pulse, `B` its last value, `C` `B > 5`.
-fn pulse_rule(title: &str, group: &str, pulse: Value, for_: &str) -> Value {
+pub(crate) fn pulse_rule(title: &str, group: &str, pulse: Value, for_: &str) -> Value {
     json!({
         "folderUID": "alerts", "ruleGroup": group, "title": title, "condition": "C",
         "data": [
@@ -85,7 +85,7 @@ fn constant_rule(title: &str, group: &str, for_: &str) -> Value {
     })
 }
 
-async fn set_interval(url: &str, group: &str, seconds: i64) {
+pub(crate) async fn set_interval(url: &str, group: &str, seconds: i64) {
     let current = as_admin_ok(
         "GET",
         url,

@@ -23,6 +23,7 @@ mod permissions;
 mod preferences;
 mod sessions;
 mod snapshots;
+mod state_history;
 mod team_admins;
 mod users;
 mod web;
