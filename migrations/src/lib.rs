@@ -36,6 +36,7 @@ mod m20261203_000014_permissions;
 mod m20261203_000015_snapshots;
 mod m20261203_000016_posted_alerts;
 mod m20261207_000017_library_elements;
+mod m20261207_000018_content_ids;
 
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
@@ -62,6 +63,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000015_snapshots::Migration),
             Box::new(m20261203_000016_posted_alerts::Migration),
             Box::new(m20261207_000017_library_elements::Migration),
+            Box::new(m20261207_000018_content_ids::Migration),
         ]
     }
 }

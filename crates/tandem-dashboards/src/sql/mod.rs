@@ -13,6 +13,7 @@
 mod annotations;
 mod entity;
 mod folders;
+mod ids;
 mod library;
 mod permissions;
 mod search;
@@ -488,7 +489,7 @@ impl DashboardStore for SqlDashboardStore {
             }
             let now = now_ms();
             let row = folder::ActiveModel {
-                id: ActiveValue::NotSet,
+                id: ActiveValue::Set(ids::next_content_id(&*tx).await?),
                 org_id: ActiveValue::Set(create.org_id.0),
                 uid: ActiveValue::Set(uid.to_owned()),
                 title: ActiveValue::Set(title.to_owned()),
@@ -1055,7 +1056,7 @@ async fn write_dashboard(
             data.insert("version".to_owned(), Value::from(1));
             data.remove("id");
             let row = dashboard::ActiveModel {
-                id: ActiveValue::NotSet,
+                id: ActiveValue::Set(ids::next_content_id(conn).await?),
                 org_id: ActiveValue::Set(w.org_id.0),
                 uid: ActiveValue::Set(w.uid.clone()),
                 folder_uid: ActiveValue::Set(w.folder_uid.clone()),

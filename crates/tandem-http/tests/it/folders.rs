@@ -189,3 +189,79 @@ tandem_http::cluster_tests!(
         }
     }
 );
+
+tandem_http::cluster_tests!(
+    folders_and_dashboards_created_at_once_on_two_instances_draw_distinct_ids,
+    2,
+    |cluster: TestCluster| async move {
+        let (a, b) = (cluster.url(0), cluster.url(1));
+        folder(&a, "top", "").await;
+        // Folders and dashboards created at once through both instances, interleaved.
+        let creations = (0..16).map(|i| {
+            let url = if i % 2 == 0 { a.clone() } else { b.clone() };
+            async move {
+                let created = if i % 4 < 2 {
+                    let body = json!({"uid": format!("sub{i}"), "title": format!("Sub {i}"), "parentUid": "top"});
+                    as_admin_ok("POST", &url, "/api/folders", body).await
+                } else {
+                    let body = json!({"dashboard": {"uid": format!("dash{i}"), "title": format!("Dash {i}")},
+                                      "folderUid": "top"});
+                    as_admin_ok("POST", &url, "/api/dashboards/db", body).await
+                };
+                (i % 4 < 2, created.json()["id"].as_i64().expect("an id"))
+            }
+        });
+        let created: Vec<(bool, i64)> = futures_util::future::join_all(creations).await;
+        let mut ids: Vec<i64> = created.iter().map(|(_, id)| *id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(
+            ids.len(),
+            16,
+            "one sequence: no id names a folder and a dashboard: {created:?}"
+        );
+        // An id names one thing: a dashboard's id is no folder's.
+        for (is_folder, id) in &created {
+            let as_folder =
+                as_admin("GET", &b, &format!("/api/folders/id/{id}"), Value::Null).await;
+            assert_eq!(
+                as_folder.status == 200,
+                *is_folder,
+                "GET /api/folders/id/{id}: {}",
+                as_folder.text()
+            );
+        }
+        // Grafana 12's `type=dash-folder` with `folderIds`: the child folders of a folder.
+        let top = as_admin_ok("GET", &a, "/api/folders/top", Value::Null)
+            .await
+            .json()["id"]
+            .as_i64()
+            .expect("top's id");
+        let children = as_admin_ok(
+            "GET",
+            &b,
+            &format!("/api/search?type=dash-folder&folderIds={top}"),
+            Value::Null,
+        )
+        .await
+        .json();
+        let mut found: Vec<i64> = children
+            .as_array()
+            .expect("hits")
+            .iter()
+            .map(|hit| {
+                assert_eq!(hit["type"], "dash-folder", "{hit}");
+                hit["id"].as_i64().expect("an id")
+            })
+            .collect();
+        found.sort_unstable();
+        let mut folders: Vec<i64> = created
+            .iter()
+            .filter(|(f, _)| *f)
+            .map(|(_, id)| *id)
+            .collect();
+        folders.sort_unstable();
+        assert_eq!(found, folders);
+        cluster.shutdown().await;
+    }
+);
