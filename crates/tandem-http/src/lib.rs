@@ -98,8 +98,8 @@ impl BuildInfo {
 /// The API router over `state`.
 ///
 /// Every `/api` route except `/api/health` requires an authenticated caller (see
-/// [`CurrentUser`]); `/login`, `/logout` and `/metrics` do not. [`route_table`] lists the
-/// same routes.
+/// [`CurrentUser`]); the status page `/`, `/login` (the form and its post), `/logout` and
+/// `/metrics` do not. [`route_table`] lists the same routes.
 pub fn router(state: AppState) -> Router {
     let (public, protected) = api_routes();
     let (public, _) = public.into_parts();
