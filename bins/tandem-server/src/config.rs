@@ -96,6 +96,7 @@ pub(crate) const KEYS: &[Key] = &[
     key("security", "admin_password", "admin", "that admin's first password"),
     key("security", "admin_email", "admin@localhost", "that admin's email"),
     key("security", "cookie_secure", "false", "send cookies only over HTTPS"),
+    key("security", "allow_embedding", "false", "let other sites frame the pages (no X-Frame-Options: deny)"),
     key("security", "cookie_samesite", "lax", "lax, strict, none or disabled"),
     key("security", "disable_brute_force_login_protection", "false", "stop counting failed logins"),
     key("security", "brute_force_login_protection_max_attempts", "5", "failed logins in 5 minutes before a login is blocked"),
@@ -544,6 +545,7 @@ fn settings(values: &Values) -> Result<(Settings, LogSettings, Vec<String>), Con
         http_port,
         root_url: root_url(values, http_port)?,
         router_logging: values.get("server", "router_logging")?,
+        allow_embedding: values.get("security", "allow_embedding")?,
         max_request_body_bytes: values.get("server", "max_request_body_bytes")?,
         max_connections: values
             .get::<NonZeroUsize>("server", "max_connections")?

@@ -119,7 +119,8 @@ pub(crate) fn trim_trailing_slash<B>(
     request
 }
 
-/// Logs each request at info level when `router_logging` is on, at debug level otherwise.
+/// Logs each request at info level when `router_logging` is on, at debug level otherwise,
+/// and gives every answer Grafana's security headers.
 pub(crate) async fn log_request(
     State(state): State<AppState>,
     request: Request,
@@ -136,10 +137,20 @@ pub(crate) async fn log_request(
     } else {
         tracing::debug!(%method, %path, status, elapsed_ms, "request");
     }
-    response
-        .headers_mut()
+    // Grafana's defaults (`[security] content_type_protection`, `x_xss_protection`,
+    // `allow_embedding = false`), on every answer, errors included.
+    let headers = response.headers_mut();
+    headers
         .entry(header::X_CONTENT_TYPE_OPTIONS)
         .or_insert(HeaderValue::from_static("nosniff"));
+    headers
+        .entry(header::X_XSS_PROTECTION)
+        .or_insert(HeaderValue::from_static("1; mode=block"));
+    if !state.allow_embedding {
+        headers
+            .entry(header::X_FRAME_OPTIONS)
+            .or_insert(HeaderValue::from_static("deny"));
+    }
     response
 }
 

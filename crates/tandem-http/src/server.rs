@@ -260,6 +260,7 @@ impl Server {
             root_url: Arc::from(settings.server.root_url.as_str()),
             max_body_bytes: settings.server.max_request_body_bytes,
             router_logging: settings.server.router_logging,
+            allow_embedding: settings.server.allow_embedding,
             identity,
             preferences: Arc::new(tandem_sessions::SqlPreferenceStore::new(db.clone())),
             auth: Arc::new(settings.auth.clone()),

@@ -58,6 +58,9 @@ pub struct ServerSettings {
     pub root_url: String,
     /// Log every request at info level (`router_logging`).
     pub router_logging: bool,
+    /// Let other sites frame the pages: no `X-Frame-Options: deny` (`[security]
+    /// allow_embedding`).
+    pub allow_embedding: bool,
     /// Requests with a larger body are refused with 413 (`max_request_body_bytes`).
     pub max_request_body_bytes: usize,
     /// Connections beyond this many wait until one closes (`max_connections`).
@@ -71,6 +74,7 @@ impl Default for ServerSettings {
             http_port: 3000,
             root_url: "http://localhost:3000/".to_owned(),
             router_logging: false,
+            allow_embedding: false,
             max_request_body_bytes: 10 * 1024 * 1024,
             max_connections: 4096,
         }

@@ -52,6 +52,8 @@ pub struct AppStateParts {
     pub max_body_bytes: usize,
     /// Log every request at info level.
     pub router_logging: bool,
+    /// Leave out `X-Frame-Options: deny` (`[security] allow_embedding`).
+    pub allow_embedding: bool,
     /// Users, orgs, sessions and keys.
     pub identity: Identity,
     /// Preferences of users, teams and orgs.

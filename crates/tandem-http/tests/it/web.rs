@@ -12,7 +12,8 @@ const PASSWORD: &str = "page-test-password-7f3a";
 const SECRET_KEY: &str = "page-test-secret-key-91c2";
 
 /// Checks what every page answer carries: 200, HTML, a script policy by nonce that matches
-/// the page's one inline script and style and nothing else, and no sniffing or framing.
+/// the page's one inline script and style and nothing else, and no sniffing or framing
+/// (the framing header comes from the edge, with `[security] allow_embedding` off).
 #[track_caller]
 fn check_page(response: &HttpResponse) -> String {
     assert_eq!(response.status, 200, "{}", response.text());
@@ -235,4 +236,44 @@ async fn a_root_url_with_markup_is_escaped() {
         );
     }
     cluster.shutdown().await;
+}
+
+/// Every answer, API and errors included, carries Grafana's security headers; with
+/// `[security] allow_embedding` pages may be framed.
+#[tokio::test]
+async fn every_answer_carries_grafanas_security_headers() {
+    let cluster = TestCluster::start_with(Backend::Sqlite, 1, |_, _| {})
+        .await
+        .expect("sqlite needs no service");
+    let url = cluster.url(0);
+    for path in ["/", "/api/health", "/api/search", "/api/nope", "/login"] {
+        let response = http::get(&format!("{url}{path}")).await;
+        assert_eq!(
+            response.header("x-content-type-options"),
+            Some("nosniff"),
+            "{path}"
+        );
+        assert_eq!(response.header("x-frame-options"), Some("deny"), "{path}");
+        assert_eq!(
+            response.header("x-xss-protection"),
+            Some("1; mode=block"),
+            "{path}"
+        );
+    }
+    cluster.shutdown().await;
+    let embedding = TestCluster::start_with(Backend::Sqlite, 1, |_, settings| {
+        settings.server.allow_embedding = true;
+    })
+    .await
+    .expect("sqlite needs no service");
+    for path in ["/", "/api/health"] {
+        let response = http::get(&format!("{}{path}", embedding.url(0))).await;
+        assert_eq!(response.header("x-frame-options"), None, "{path}");
+        assert_eq!(
+            response.header("x-content-type-options"),
+            Some("nosniff"),
+            "{path}"
+        );
+    }
+    embedding.shutdown().await;
 }

@@ -80,7 +80,6 @@ impl Page<'_> {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         );
-        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("deny"));
         headers.insert(
             header::REFERRER_POLICY,
             HeaderValue::from_static("same-origin"),
