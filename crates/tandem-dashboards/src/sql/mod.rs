@@ -1160,15 +1160,8 @@ async fn write_dashboard(
         .exec(conn)
         .await?;
     }
-    library::connect_dashboard(
-        conn,
-        w.org_id,
-        row.id,
-        existing.is_some(),
-        &data,
-        w.user_id,
-    )
-    .await?;
+    library::connect_dashboard(conn, w.org_id, row.id, existing.is_some(), &data, w.user_id)
+        .await?;
     Ok((row, text))
 }
 
