@@ -85,13 +85,21 @@ pub(crate) async fn receiver(fail: Arc<AtomicBool>) -> (String, Log) {
 }
 
 pub(crate) fn spawn(test: &TestDatabase, id: &str) -> ServerProcess {
+    spawn_with(test, id, &[])
+}
+
+/// [`spawn`] with more settings.
+pub(crate) fn spawn_with(test: &TestDatabase, id: &str, more: &[(&str, &str)]) -> ServerProcess {
     let mut env = database_env(&test.settings());
     for (key, value) in [
         ("GF_CLUSTER_INSTANCE_ID", id),
         ("GF_UNIFIED_ALERTING_MIN_INTERVAL", "1s"),
         ("GF_CLUSTER_NOTIFICATION_POLL_INTERVAL", "200ms"),
-    ] {
-        env.push((key.to_owned(), value.to_owned()));
+    ]
+    .iter()
+    .chain(more)
+    {
+        env.push(((*key).to_owned(), (*value).to_owned()));
     }
     ServerProcess::spawn(&env)
 }

@@ -236,7 +236,11 @@ pub trait NotificationStore: Send + Sync {
         }
         Ok(claims)
     }
-    /// Claims up to `limit` pending notifications whose lease expired.
+    /// Claims up to `limit` pending notifications whose lease expired a quarter of `ttl_ms`
+    /// ago or more. The grace is time for a holder that sent just before its lease ran out
+    /// (it sends only with a quarter of the lease left) to record the outcome while its
+    /// write waits for the database (SQLite serialises every writer), so that it is not
+    /// sent again; a holder records with its fencing token, which a take-over bumps.
     async fn take_over(&self, holder: &str, ttl_ms: i64, limit: u64) -> Result<Vec<Claim>>;
     /// Extends a claim's lease if it is still held by this token and unexpired: the fence
     /// checked before every send.

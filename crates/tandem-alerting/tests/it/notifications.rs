@@ -356,7 +356,8 @@ tandem_storage::backend_tests!(
             !a.renew_claim(claim.id, claim.token, 400).await.unwrap(),
             "an expired claim cannot be renewed"
         );
-        let taken = b.take_over("b", 5_000, 10).await.unwrap();
+        // Expired 200 ms ago: past the take-over grace of a quarter of the 400 ms lease.
+        let taken = b.take_over("b", 400, 10).await.unwrap();
         assert_eq!(taken.len(), 1);
         assert_eq!(
             taken[0].flush_key, claim.flush_key,

@@ -16,10 +16,11 @@ impl SqlNotificationStore {
         limit: u64,
     ) -> Result<Vec<Claim>> {
         let now = self.now();
+        let grace = ttl_ms / 4;
         let rows = self
             .query(
-                &format!("SELECT {CLAIM_COLUMNS} FROM alert_notification_log WHERE status = 'pending' AND expires_at <= {now} ORDER BY id LIMIT {limit}"),
-                vec![],
+                &format!("SELECT {CLAIM_COLUMNS} FROM alert_notification_log WHERE status = 'pending' AND expires_at + ? <= {now} ORDER BY id LIMIT {limit}"),
+                vec![Value::from(grace)],
             )
             .await?;
         let mut out = Vec::new();
@@ -27,8 +28,8 @@ impl SqlNotificationStore {
             let mut claim = Self::claim_from_row(&row)?;
             let won = self
                 .execute(
-                    &format!("UPDATE alert_notification_log SET holder = ?, token = token + 1, expires_at = {now} + ? WHERE id = ? AND token = ? AND status = 'pending' AND expires_at <= {now}"),
-                    vec![Value::from(holder), Value::from(ttl_ms), Value::from(claim.id), Value::from(claim.token)],
+                    &format!("UPDATE alert_notification_log SET holder = ?, token = token + 1, expires_at = {now} + ? WHERE id = ? AND token = ? AND status = 'pending' AND expires_at + ? <= {now}"),
+                    vec![Value::from(holder), Value::from(ttl_ms), Value::from(claim.id), Value::from(claim.token), Value::from(grace)],
                 )
                 .await?;
             if won == 1 {
