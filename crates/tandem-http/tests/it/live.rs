@@ -319,6 +319,22 @@ tandem_http::cluster_tests!(
         // Malformed JSON answers an error or closes with 3501, never disturbing others.
         first.send_text(&"x".repeat(2048)).await;
         assert_eq!(first.closed().await.0, 1009);
+        // The hub counts the closed connection out once its task ends, a moment after the
+        // close frame: until then a new one would be over the limit of 1.
+        tandem_storage::testkit::conformance::eventually(
+            "the closed connection is counted out",
+            std::time::Duration::from_secs(10),
+            || {
+                let url = url.clone();
+                async move {
+                    tandem_http::testkit::http::get(&format!("{url}/metrics"))
+                        .await
+                        .text()
+                        .contains("tandem_live_connections 0")
+                }
+            },
+        )
+        .await;
         let mut third = LiveClient::connect(&url, &[("cookie", &cookie)]).await;
         third.send_text("{\"id\":1,\"subscribe\":").await;
         let (code, _) = third.closed().await;
