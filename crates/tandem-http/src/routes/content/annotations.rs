@@ -26,7 +26,7 @@ use tandem_sessions::Role;
 
 use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::routing::Routes;
-use crate::shared::access::{denied, subject, viewable_folders};
+use crate::shared::access::{denied, subject};
 use crate::shared::content::{org, user};
 use crate::{ApiError, AppState, CurrentUser};
 
@@ -354,9 +354,7 @@ async fn find(
         // Those on a dashboard the caller may not view are left out, and so are the state
         // changes of rules in a folder they may not view.
         if !access.can_read(&state, annotation.dashboard_id).await?
-            || !access
-                .can_read_rule(&state, &current, annotation.alert_id)
-                .await?
+            || !access.can_read_rule(&state, annotation.alert_id).await?
         {
             continue;
         }
@@ -416,17 +414,17 @@ impl Access {
 
     /// Whether the caller may read the state changes of alert rule `id` (0: not an alert
     /// annotation): an org Admin always, others when they may view the rule's folder.
-    async fn can_read_rule(
-        &mut self,
-        state: &AppState,
-        current: &CurrentUser,
-        id: i64,
-    ) -> Result<bool, ApiError> {
+    async fn can_read_rule(&mut self, state: &AppState, id: i64) -> Result<bool, ApiError> {
         if id == 0 || self.subject.is_org_admin() {
             return Ok(true);
         }
         if self.rules.is_none() {
-            let folders = viewable_folders(state, current).await?;
+            // The caller's subject is already at hand: no second read of their teams.
+            let folders: Option<std::collections::HashSet<String>> = state
+                .permissions
+                .viewable_folders(&self.subject, self.org_id)
+                .await?
+                .map(|folders| folders.into_iter().map(|f| f.into_string()).collect());
             let rules = state
                 .alerting
                 .list(tandem_alerting::OrgId(self.org_id.0))
