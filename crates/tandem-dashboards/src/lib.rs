@@ -69,7 +69,7 @@ pub use crate::snapshots::{
 };
 pub use crate::sql::SqlDashboardStore;
 pub use crate::store::{
-    DashboardStore, ProvisionDashboard, ProvisionOutcome, ProvisionedDashboard,
+    DashboardStore, ProvisionDashboard, ProvisionOutcome, ProvisionedDashboard, SourceCheck,
 };
 pub use crate::types::{
     CreateFolder, DEFAULT_SEARCH_LIMIT, Dashboard, DashboardId, DashboardUid, DashboardVersion,

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     CreateFolder, DashboardUid, Dashboards, Error, FolderUid, OrgId, ProvisionDashboard,
-    ProvisionOutcome, Result, UserId, validate_uid,
+    ProvisionOutcome, Result, SourceCheck, UserId, validate_uid,
 };
 
 /// Grafana's default `updateIntervalSeconds`.
@@ -173,6 +173,9 @@ pub struct ProvisionReport {
     pub deleted: u64,
     /// Files or providers that could not be provisioned (logged as warnings).
     pub failed: u64,
+    /// Files that changed again between this run's read and its write, so nothing was
+    /// written for them (another instance, or the next run, writes what they hold now).
+    pub stale: u64,
 }
 
 /// Runs dashboard providers against the dashboards store; see the module documentation.
@@ -270,6 +273,9 @@ impl Provisioner {
                 return Ok(());
             }
         };
+        for file in &files {
+            tracing::debug!(provider = %provider.name, file = %file.path.display(), checksum = %file.checksum, "read a dashboard file");
+        }
         let mut present = HashSet::new();
         for file in files {
             let external_id = file.path.to_string_lossy().into_owned();
@@ -304,12 +310,14 @@ impl Provisioner {
                 } else {
                     default_folder.clone()
                 };
+                let checksum = file.checksum.clone();
                 store
                     .provision_dashboard(ProvisionDashboard {
                         org_id: provider.org_id,
                         provider: provider.name.clone(),
                         external_id: external_id.clone(),
-                        checksum: hex_sha256(&file.content),
+                        still_current: still_holds(file.path.clone(), checksum.clone()),
+                        checksum,
                         dashboard: Value::Object(dashboard),
                         folder_uid,
                         allow_ui_updates: provider.allow_ui_updates,
@@ -329,6 +337,10 @@ impl Provisioner {
                     report.updated += 1;
                 }
                 Ok(ProvisionOutcome::Unchanged) => report.unchanged += 1,
+                Ok(ProvisionOutcome::Stale) => {
+                    tracing::debug!(provider = %provider.name, file = %external_id, "the file changed after it was read: left to the next run");
+                    report.stale += 1;
+                }
                 Err(Error::Storage(err)) => return Err(Error::Storage(err)),
                 Err(err) => {
                     tracing::warn!(provider = %provider.name, file = %external_id, error = %err, "cannot provision dashboard");
@@ -350,6 +362,7 @@ impl Provisioner {
                     &provider.name,
                     external_id,
                     !provider.disable_deletion,
+                    still_gone(PathBuf::from(external_id)),
                 )
                 .await?;
             if let Some(deleted) = removed {
@@ -449,6 +462,8 @@ struct DashboardFile {
     /// The path relative to the provider's path, with `/` separators.
     relative: String,
     content: Vec<u8>,
+    /// The SHA-256 of `content`, hex.
+    checksum: String,
 }
 
 impl DashboardFile {
@@ -456,6 +471,18 @@ impl DashboardFile {
     fn relative_dir(&self) -> Option<&str> {
         self.relative.rsplit_once('/').map(|(dir, _)| dir)
     }
+}
+
+/// Whether the file at `path` still holds the content whose SHA-256 is `checksum`; asked
+/// by the store under its lock, so it reads the file again (a few kilobytes, once per
+/// changed file).
+fn still_holds(path: PathBuf, checksum: String) -> SourceCheck {
+    SourceCheck::new(move || std::fs::read(&path).is_ok_and(|now| hex_sha256(&now) == checksum))
+}
+
+/// Whether no dashboard file is at `path` any more.
+fn still_gone(path: PathBuf) -> SourceCheck {
+    SourceCheck::new(move || !std::fs::metadata(&path).is_ok_and(|m| m.is_file()))
 }
 
 /// Every `*.json` file under `root` (or `root` itself when it is a file), by path.
@@ -477,6 +504,7 @@ fn read_files(root: &Path) -> Result<Vec<DashboardFile>> {
         files.push(DashboardFile {
             path,
             relative,
+            checksum: hex_sha256(&content),
             content,
         });
     }

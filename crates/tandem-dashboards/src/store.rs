@@ -1,3 +1,6 @@
+use std::fmt;
+use std::sync::Arc;
+
 use crate::{
     CreateFolder, Dashboard, DashboardId, DashboardUid, DashboardVersion, DeletedDashboard,
     DeletedFolder, Folder, FolderId, FolderUid, MoveFolder, OrgId, Provisioning, Result,
@@ -23,6 +26,43 @@ pub struct ProvisionDashboard {
     pub folder_uid: Option<FolderUid>,
     /// Whether the UI and the API may save it afterwards.
     pub allow_ui_updates: bool,
+    /// Asked once the dashboard is locked, before anything is written: whether the file
+    /// still holds what was read.
+    pub still_current: SourceCheck,
+}
+
+/// A question about a provisioning file that the store asks inside its write, once the
+/// dashboard's row is locked: "does the file still hold what was read?" before a write,
+/// "is the file still gone?" before a removal.
+///
+/// A provisioner reads every file first and writes afterwards. One that stalls in between
+/// (a stopped process, a slow database) must not write what it read after another instance
+/// wrote what the file holds now: the lock orders the two writes, and this check, made
+/// under the lock, sees the file as it is after the other instance's write.
+#[derive(Clone)]
+pub struct SourceCheck(Arc<dyn Fn() -> bool + Send + Sync>);
+
+impl SourceCheck {
+    /// A check answered by `holds`.
+    pub fn new(holds: impl Fn() -> bool + Send + Sync + 'static) -> SourceCheck {
+        SourceCheck(Arc::new(holds))
+    }
+
+    /// A check that always holds, for a source that cannot change (a test's literal).
+    pub fn always() -> SourceCheck {
+        SourceCheck::new(|| true)
+    }
+
+    /// Asks the question.
+    pub fn holds(&self) -> bool {
+        (self.0)()
+    }
+}
+
+impl fmt::Debug for SourceCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SourceCheck")
+    }
 }
 
 /// What provisioning one file did.
@@ -35,6 +75,9 @@ pub enum ProvisionOutcome {
     Updated(Dashboard),
     /// The recorded checksum and folder already match: nothing was written.
     Unchanged,
+    /// The file no longer holds what was read ([`SourceCheck`]): nothing was written; the
+    /// next run provisions what it holds now.
+    Stale,
 }
 
 /// A provisioning record: which dashboard a provider's file became.
@@ -179,12 +222,14 @@ pub trait DashboardStore: Send + Sync {
     /// Handles a provider's file that disappeared: deletes its dashboard when `delete`,
     /// otherwise only forgets the record (the dashboard becomes an ordinary one, as
     /// Grafana does with `disableDeletion`). Returns the deleted dashboard when this call
-    /// deleted it; `None` when there was nothing to do (another instance did it).
+    /// deleted it; `None` when there was nothing to do (another instance did it, or
+    /// `still_gone` no longer holds once the record is locked: the file came back).
     async fn remove_provisioned(
         &self,
         org: OrgId,
         provider: &str,
         external_id: &str,
         delete: bool,
+        still_gone: SourceCheck,
     ) -> Result<Option<DeletedDashboard>>;
 }

@@ -38,8 +38,8 @@ use crate::{
     DeletedDashboard, DeletedFolder, Error, Folder, FolderId, FolderRef, FolderSummary, FolderUid,
     MAX_MESSAGE_LEN, MAX_TITLE_LEN, MoveFolder, OrgId, ProvisionDashboard, ProvisionOutcome,
     ProvisionedDashboard, Provisioning, Resource, Result, SaveDashboard, SearchHit, SearchQuery,
-    TagCount, UpdateFolder, UserId, Version, VersionInfo, VersionPage, VersionQuery, slugify,
-    validate_uid,
+    SourceCheck, TagCount, UpdateFolder, UserId, Version, VersionInfo, VersionPage, VersionQuery,
+    slugify, validate_uid,
 };
 
 /// Grafana's limit on folder nesting (`folder.MaxNestedFolderDepth`).
@@ -728,7 +728,9 @@ impl DashboardStore for SqlDashboardStore {
         provider: &str,
         external_id: &str,
         delete: bool,
+        still_gone: SourceCheck,
     ) -> Result<Option<DeletedDashboard>> {
+        let still_gone = &still_gone;
         self.write(|tx| async move {
             let record = dashboard_provisioning::Entity::find()
                 .filter(dashboard_provisioning::Column::OrgId.eq(org.0))
@@ -740,6 +742,9 @@ impl DashboardStore for SqlDashboardStore {
             let Some(record) = record else {
                 return Ok(None);
             };
+            if !still_gone.holds() {
+                return Ok(None);
+            }
             if !delete {
                 dashboard_provisioning::Entity::delete_by_id(record.id)
                     .exec(&*tx)
@@ -973,6 +978,11 @@ async fn provision_in(
     }
     if existing.is_none() && folder_by_uid(conn, p.org_id, &uid, false).await?.is_some() {
         return Err(Error::DashboardUidTaken);
+    }
+    // Asked under the lock, so a write another instance committed first (with what the
+    // file holds now) is never followed by this one's older read of it.
+    if !provision.still_current.holds() {
+        return Ok(ProvisionOutcome::Stale);
     }
     let (row, text) = write_dashboard(
         conn,

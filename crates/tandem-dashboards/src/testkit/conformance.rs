@@ -21,8 +21,9 @@ use tokio::task::JoinSet;
 use crate::{
     CreateFolder, DashboardAction, DashboardEvent, DashboardEvents, DashboardProvider,
     DashboardSettings, DashboardStore, DashboardUid, Dashboards, Error, FolderId, FolderRef,
-    FolderUid, HitKind, OrgId, ProvisionReport, Provisioner, SaveDashboard, SearchHit, SearchQuery,
-    TagCount, UpdateFolder, UserId, Version, VersionQuery, provider_uid,
+    FolderUid, HitKind, OrgId, ProvisionDashboard, ProvisionOutcome, ProvisionReport, Provisioner,
+    SaveDashboard, SearchHit, SearchQuery, SourceCheck, TagCount, UpdateFolder, UserId, Version,
+    VersionQuery, provider_uid,
 };
 
 /// An events sink that remembers what it heard.
@@ -94,6 +95,7 @@ pub async fn all(stores: Vec<Arc<dyn DashboardStore>>) {
     tags_and_stars(stores.clone()).await;
     orgs_are_separate(stores.clone()).await;
     provisioning(stores.clone()).await;
+    provisioning_after_a_stall(stores.clone()).await;
     retention(stores).await;
 }
 
@@ -1596,6 +1598,7 @@ fn sum(a: ProvisionReport, b: ProvisionReport) -> ProvisionReport {
         unchanged: a.unchanged + b.unchanged,
         deleted: a.deleted + b.deleted,
         failed: a.failed + b.failed,
+        stale: a.stale + b.stale,
     }
 }
 
@@ -1861,4 +1864,87 @@ pub async fn provisioning(stores: Vec<Arc<dyn DashboardStore>>) {
         "{report:?}"
     );
     drop(files);
+}
+
+/// A provisioner that read a file and then stalled: by the time its write holds the lock,
+/// another instance has written what the file holds now. The store asks the source under
+/// the lock, so the stale read writes nothing (no version of old content after the new
+/// one), and a removal whose file came back removes nothing.
+pub async fn provisioning_after_a_stall(stores: Vec<Arc<dyn DashboardStore>>) {
+    let (a, b) = (&stores[0], &stores[1]);
+    let org = OrgId(9014);
+    let x = uid("stall-x");
+    let read = |title: &str, file_still_holds_it: bool| ProvisionDashboard {
+        org_id: org,
+        provider: "stall".to_owned(),
+        external_id: "/stall/x.json".to_owned(),
+        checksum: format!("sum-of-{title}"),
+        dashboard: json!({"uid": "stall-x", "title": title}),
+        folder_uid: None,
+        allow_ui_updates: false,
+        still_current: SourceCheck::new(move || file_still_holds_it),
+    };
+    let outcome = a.provision_dashboard(read("Old", true)).await.expect("old");
+    assert!(
+        matches!(outcome, ProvisionOutcome::Created(_)),
+        "{outcome:?}"
+    );
+    let outcome = b.provision_dashboard(read("New", true)).await.expect("new");
+    assert!(
+        matches!(&outcome, ProvisionOutcome::Updated(d) if d.version == Version(2)),
+        "{outcome:?}"
+    );
+    // The stalled instance's write of what it read before the change.
+    let outcome = a
+        .provision_dashboard(read("Old", false))
+        .await
+        .expect("stale");
+    assert_eq!(outcome, ProvisionOutcome::Stale);
+    let now = b.get_dashboard(org, &x).await.expect("get").expect("there");
+    assert_eq!((now.title.as_str(), now.version), ("New", Version(2)));
+    let versions: Vec<i64> = a
+        .list_versions(org, &x, VersionQuery::default())
+        .await
+        .expect("versions")
+        .versions
+        .iter()
+        .map(|v| v.version.0)
+        .collect();
+    assert_eq!(versions, [2, 1], "no version of the stale read");
+    // A file that really changed back is written (the check holds): version 3.
+    let outcome = a
+        .provision_dashboard(read("Old", true))
+        .await
+        .expect("back");
+    assert!(
+        matches!(&outcome, ProvisionOutcome::Updated(d) if d.version == Version(3)),
+        "{outcome:?}"
+    );
+    // Removing the record of a file that reappeared before the lock: nothing removed.
+    let removed = b
+        .remove_provisioned(
+            org,
+            "stall",
+            "/stall/x.json",
+            true,
+            SourceCheck::new(|| false),
+        )
+        .await
+        .expect("remove, file back");
+    assert_eq!(removed, None);
+    assert!(a.get_dashboard(org, &x).await.expect("get").is_some());
+    assert_eq!(
+        a.provisioned_dashboards(org, "stall")
+            .await
+            .expect("records")
+            .len(),
+        1,
+        "the record stays"
+    );
+    let removed = b
+        .remove_provisioned(org, "stall", "/stall/x.json", true, SourceCheck::always())
+        .await
+        .expect("remove, file gone");
+    assert_eq!(removed.map(|d| d.uid), Some(x.clone()));
+    assert!(a.get_dashboard(org, &x).await.expect("get").is_none());
 }

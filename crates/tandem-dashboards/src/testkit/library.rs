@@ -481,6 +481,7 @@ pub async fn connections<S: LibraryStores>(stores: Vec<Arc<S>>) {
             dashboard: board_using("c-prov", 0, &["c-1"]),
             folder_uid: None,
             allow_ui_updates: false,
+            still_current: crate::SourceCheck::always(),
         })
         .await
         .expect("provision");
