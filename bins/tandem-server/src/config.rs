@@ -30,7 +30,7 @@ use tandem_dashboards::{DashboardSettings, ProvisioningConfig};
 use tandem_datasources::{DataSourceProvisioning, DataSourceSettings, HttpSettings};
 use tandem_http::{
     AlertProvisioning, AlertingError, AlertingSettings, AuthSettings, ClusterSettings,
-    EvaluationMode, SameSite, ServerSettings, Settings,
+    CsrfSettings, EvaluationMode, SameSite, ServerSettings, Settings,
 };
 use tandem_live::{HaEngine, LiveSettings};
 use tandem_sessions::SessionSettings;
@@ -98,6 +98,9 @@ pub(crate) const KEYS: &[Key] = &[
     key("security", "cookie_secure", "false", "send cookies only over HTTPS"),
     key("security", "allow_embedding", "false", "let other sites frame the pages (no X-Frame-Options: deny)"),
     key("security", "cookie_samesite", "lax", "lax, strict, none or disabled"),
+    key("security", "csrf_trusted_origins", "", "host names besides the request's own whose pages may send requests with the session cookie, space-separated"),
+    key("security", "csrf_additional_headers", "", "headers carrying the host the browser used (X-Forwarded-Host), space-separated"),
+    key("security", "csrf_always_check", "false", "check the Origin of requests without the session cookie too"),
     key("security", "disable_brute_force_login_protection", "false", "stop counting failed logins"),
     key("security", "brute_force_login_protection_max_attempts", "5", "failed logins in 5 minutes before a login is blocked"),
     key("auth", "login_cookie_name", "grafana_session", "name of the session cookie"),
@@ -567,6 +570,15 @@ fn settings(values: &Values) -> Result<(Settings, LogSettings, Vec<String>), Con
         login_cookie_name: values.get("auth", "login_cookie_name")?,
         cookie_secure: values.get("security", "cookie_secure")?,
         cookie_samesite: values.get("security", "cookie_samesite")?,
+        csrf: CsrfSettings {
+            trusted_origins: space_separated(
+                &values.get::<String>("security", "csrf_trusted_origins")?,
+            ),
+            additional_headers: space_separated(
+                &values.get::<String>("security", "csrf_additional_headers")?,
+            ),
+            always_check: values.get("security", "csrf_always_check")?,
+        },
     };
     if auth.login_cookie_name.is_empty()
         || !auth
@@ -636,6 +648,16 @@ fn settings(values: &Values) -> Result<(Settings, LogSettings, Vec<String>), Con
         effective_config: values.effective(),
     };
     Ok((settings, log, warnings))
+}
+
+/// A list in Grafana's space-separated form (`csrf_trusted_origins = a.example b.example`).
+fn space_separated(value: &str) -> Vec<String> {
+    value
+        .split(' ')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The `[live]` keys, and Tandem's `[cluster] live_*` limits.
@@ -1575,6 +1597,9 @@ mod tests {
         );
         assert_eq!(settings.auth.cookie_secure, defaults.auth.cookie_secure);
         assert_eq!(settings.auth.cookie_samesite, defaults.auth.cookie_samesite);
+        assert!(settings.auth.csrf.trusted_origins.is_empty());
+        assert!(settings.auth.csrf.additional_headers.is_empty());
+        assert!(!settings.auth.csrf.always_check);
         assert_eq!(
             loaded.log,
             LogSettings {
@@ -1879,6 +1904,24 @@ mod tests {
         std::fs::write(dir.join("datasources/b.yaml"), "apiVersion: [\n").expect("a bad file");
         check_error("", &env, "b.yaml");
         std::fs::remove_dir_all(&dir).expect("clean up");
+    }
+
+    #[test]
+    fn csrf_keys_are_grafanas_space_separated_lists() {
+        let settings = loaded(
+            "[security]\ncsrf_trusted_origins = idp.example  grafana.example.com\n\
+             csrf_additional_headers = X-Forwarded-Host\n",
+            &[("GF_SECURITY_CSRF_ALWAYS_CHECK", "true")],
+        );
+        let csrf = &settings.auth.csrf;
+        assert_eq!(csrf.trusted_origins, ["idp.example", "grafana.example.com"]);
+        assert_eq!(csrf.additional_headers, ["X-Forwarded-Host"]);
+        assert!(csrf.always_check);
+        check_error(
+            "[security]\ncsrf_always_check = sometimes\n",
+            &[],
+            "[security] csrf_always_check",
+        );
     }
 
     #[test]

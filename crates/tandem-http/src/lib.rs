@@ -24,6 +24,7 @@
 
 mod api;
 mod auth;
+mod csrf;
 mod edge;
 mod error;
 mod extract;
@@ -53,7 +54,9 @@ pub use crate::metrics::Metrics;
 pub use crate::routing::RouteSpec;
 pub use crate::serve::serve;
 pub use crate::server::{RunningServer, Server};
-pub use crate::settings::{AuthSettings, ClusterSettings, SameSite, ServerSettings, Settings};
+pub use crate::settings::{
+    AuthSettings, ClusterSettings, CsrfSettings, SameSite, ServerSettings, Settings,
+};
 pub use crate::state::{AppState, AppStateParts};
 pub use tandem_alerting::{
     AlertProvisioning, AlertingSettings, Error as AlertingError, Evaluated, EvaluationMode,
@@ -99,7 +102,9 @@ impl BuildInfo {
 ///
 /// Every `/api` route except `/api/health` requires an authenticated caller (see
 /// [`CurrentUser`]); the status page `/`, `/login` (the form and its post), `/logout` and
-/// `/metrics` do not. [`route_table`] lists the same routes.
+/// `/metrics` do not. [`route_table`] lists the same routes. Before any of them, a request
+/// that carries the session cookie from another site's page is refused (Grafana's CSRF
+/// check, [`CsrfSettings`]).
 pub fn router(state: AppState) -> Router {
     let (public, protected) = api_routes();
     let (public, _) = public.into_parts();
@@ -112,6 +117,9 @@ pub fn router(state: AppState) -> Router {
         // Inside the router, so that the path parameters of the matched route are known.
         .layer(from_fn(policy::check_uri))
         .layer(from_fn_with_state(state.metrics.clone(), edge::catch_panic))
+        // After routing (the Live upgrades are told apart by their route) and before
+        // authentication, as Grafana's middleware runs before its context handler.
+        .layer(from_fn_with_state(state.clone(), csrf::check))
         .layer(from_fn_with_state(state.clone(), metrics::track))
         .layer(from_fn(edge::json_errors))
         .layer(from_fn_with_state(state.clone(), edge::limit_body))

@@ -128,6 +128,8 @@ pub struct AuthSettings {
     pub cookie_secure: bool,
     /// The cookies' `SameSite` (`[security] cookie_samesite`).
     pub cookie_samesite: SameSite,
+    /// Grafana's check of the `Origin` of requests that carry the session cookie.
+    pub csrf: CsrfSettings,
 }
 
 impl Default for AuthSettings {
@@ -136,6 +138,23 @@ impl Default for AuthSettings {
             login_cookie_name: "grafana_session".to_owned(),
             cookie_secure: false,
             cookie_samesite: SameSite::Lax,
+            csrf: CsrfSettings::default(),
         }
     }
+}
+
+/// `[security] csrf_*`: which pages may send requests that carry the session cookie.
+/// A request whose `Origin` names another host than the one it was sent to is refused
+/// unless that host is trusted here (see `crate::csrf`).
+#[derive(Clone, Debug, Default)]
+pub struct CsrfSettings {
+    /// Host names, besides the request's own, whose pages may send such requests
+    /// (`csrf_trusted_origins`); an entry written as a URL counts by its host name.
+    pub trusted_origins: Vec<String>,
+    /// Request headers that carry the host the browser used, for a proxy that rewrites
+    /// `Host` (`csrf_additional_headers`, typically `X-Forwarded-Host`): an `Origin` naming
+    /// the host one of them names passes.
+    pub additional_headers: Vec<String>,
+    /// Check requests without the session cookie too (`csrf_always_check`).
+    pub always_check: bool,
 }

@@ -22,6 +22,11 @@ pub(crate) fn client_info(current: &CurrentUser) -> Result<ClientInfo, ApiError>
     })
 }
 
+/// The routes whose handlers call [`check_origin`] first (the WebSocket upgrades): the CSRF
+/// check leaves their `Origin` to it, so that `[live] allowed_origins` keeps its meaning for
+/// browsers with a session.
+pub(crate) const ORIGIN_CHECKED_ROUTES: &[&str] = &["/api/live/ws", "/api/live/push/{stream_id}"];
+
 /// Refuses a WebSocket upgrade from a browser page of another site: `Origin` must be
 /// `root_url`'s, the request's own `Host`, or one of `[live] allowed_origins` (`*` allows
 /// any). No `Origin` (a script, a server) passes, as in Grafana.

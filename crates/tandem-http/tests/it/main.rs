@@ -9,6 +9,7 @@ mod api;
 mod cluster;
 mod common;
 mod content_races;
+mod csrf;
 mod dashboards;
 mod datasources;
 mod folders;
