@@ -247,23 +247,10 @@ tandem::storage::backend_tests!(
     a_stalled_sender_stays_silent_after_a_survivor_sent,
     |test: TestDatabase| async move {
         let (processes, log, fail, victim) = setup(&test).await;
-        let pid = processes[victim].pid().to_string();
-        assert!(
-            std::process::Command::new("kill")
-                .args(["-STOP", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
+        processes[victim].pause();
         fail.store(false, Ordering::SeqCst);
         tokio::time::sleep(Duration::from_secs(10)).await;
-        assert!(
-            std::process::Command::new("kill")
-                .args(["-CONT", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
+        processes[victim].resume();
         tokio::time::sleep(Duration::from_secs(4)).await;
         let counts = delivered(&log);
         assert_eq!(counts.len(), GROUPS, "{counts:?}");

@@ -208,15 +208,30 @@ impl ServerProcess {
         self.child.kill().await.expect("SIGKILL the server");
     }
 
+    /// Stops the process with SIGSTOP, as a stalled machine would: it holds its
+    /// connections and runs nothing until [`ServerProcess::resume`].
+    pub fn pause(&self) {
+        self.signal("STOP");
+    }
+
+    /// Lets a paused process run again (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("CONT");
+    }
+
+    fn signal(&self, name: &str) {
+        let pid = self.pid().to_string();
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} {pid} failed");
+    }
+
     /// Sends SIGTERM and waits (at most `deadline`) for the process to exit; returns its
     /// exit code.
     pub async fn terminate(&mut self, deadline: Duration) -> Option<i32> {
-        let pid = self.pid().to_string();
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -TERM {pid} failed");
+        self.signal("TERM");
         let exit = tokio::time::timeout(deadline, self.child.wait())
             .await
             .unwrap_or_else(|_| panic!("no exit {deadline:?} after SIGTERM:\n{}", self.logs()))
