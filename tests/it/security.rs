@@ -1,6 +1,7 @@
-//! Secrets stay secret: session tokens, passwords, their hashes and service-account keys
-//! never appear in the server's logs (at debug level) or in its answers, except a new
-//! service-account key, once, in the answer that creates it.
+//! Secrets stay secret: session tokens, passwords, their hashes, service-account keys and
+//! the secrets of data sources and contact points never appear in the server's logs (at
+//! debug level) or in its answers, except a new service-account key, once, in the answer
+//! that creates it.
 
 use tandem::http::testkit::ServerProcess;
 use tandem::http::testkit::http::{self, HttpResponse};
@@ -122,6 +123,69 @@ async fn secrets_never_reach_logs_or_answers() {
     .await;
     assert_eq!(used.status, 200, "{}", used.text());
 
+    // A data source's and a contact point's secrets, each sent once to a port where
+    // nothing listens, so they pass through the code that uses them and its error logs.
+    let ds_password = "Ds-Ba5ic-Pw-Lmn";
+    let ds_header = "Ds-H3ader-Value-Opq";
+    let source = call(
+        "POST",
+        &format!("{url}/api/datasources"),
+        &admin,
+        serde_json::json!({
+            "name": "secret-prom", "type": "prometheus", "access": "proxy",
+            "url": "http://127.0.0.1:9/prom", "basicAuth": true, "basicAuthUser": "prom",
+            "jsonData": {"httpHeaderName1": "X-Scope-OrgID"},
+            "secureJsonData": {"basicAuthPassword": ds_password, "httpHeaderValue1": ds_header},
+        }),
+    )
+    .await;
+    assert_eq!(source.status, 200, "{}", source.text());
+    let ds_uid = source.json()["datasource"]["uid"]
+        .as_str()
+        .expect("uid")
+        .to_owned();
+    let checked = call(
+        "GET",
+        &format!("{url}/api/datasources/uid/{ds_uid}/health"),
+        &admin,
+        serde_json::json!({}),
+    )
+    .await;
+    assert!(checked.status < 500, "{}", checked.text());
+    let queried = call(
+        "POST",
+        &format!("{url}/api/ds/query"),
+        &admin,
+        serde_json::json!({"from": "now-5m", "to": "now", "queries": [
+            {"refId": "A", "datasource": {"uid": ds_uid, "type": "prometheus"}, "expr": "up"}]}),
+    )
+    .await;
+    // Grafana answers 400 when a query failed, with the error inside `results`.
+    assert_eq!(queried.status, 400, "{}", queried.text());
+    assert!(queried.json()["results"]["A"]["error"].is_string());
+    let hook_password = "H00k-Pa55-Rst";
+    let hook_credentials = "H00k-B3arer-Uvw";
+    let point = call(
+        "POST",
+        &format!("{url}/api/v1/provisioning/contact-points"),
+        &admin,
+        serde_json::json!({"name": "secret-hook", "type": "webhook", "settings": {
+            "url": "http://127.0.0.1:9/hook", "username": "hook", "password": hook_password}}),
+    )
+    .await;
+    assert_eq!(point.status, 202, "{}", point.text());
+    let tested = call(
+        "POST",
+        &format!("{url}/api/alertmanager/grafana/config/api/v1/receivers/test"),
+        &admin,
+        serde_json::json!({"receivers": [{"name": "secret-hook", "grafana_managed_receiver_configs": [
+            {"name": "secret-hook", "type": "webhook", "settings": {
+                "url": "http://127.0.0.1:9/hook", "authorization_scheme": "Bearer",
+                "authorization_credentials": hook_credentials}}]}]}),
+    )
+    .await;
+    assert!(tested.status < 500, "{}", tested.text());
+
     // Everything a client can read back afterwards.
     let cookie_header = format!("grafana_session={cookie}");
     let mut answers = Vec::new();
@@ -135,6 +199,9 @@ async fn secrets_never_reach_logs_or_answers() {
         "/api/serviceaccounts/search".to_owned(),
         "/api/admin/users/1/auth-tokens".to_owned(),
         "/api/admin/settings".to_owned(),
+        "/api/datasources".to_owned(),
+        format!("/api/datasources/uid/{ds_uid}"),
+        "/api/v1/provisioning/contact-points".to_owned(),
     ] {
         let response = http::request(
             "GET",
@@ -158,6 +225,10 @@ async fn secrets_never_reach_logs_or_answers() {
         ("the session token hash", token_hash.as_str()),
         ("the service-account key", key.as_str()),
         ("the service-account secret", &key[5..37]),
+        ("a data source's password", ds_password),
+        ("a data source's header value", ds_header),
+        ("a contact point's password", hook_password),
+        ("a contact point's credentials", hook_credentials),
     ];
     let logs = server.logs();
     assert!(
@@ -193,8 +264,19 @@ async fn secrets_never_reach_logs_or_answers() {
     )
     .await;
     assert_eq!(denied.status, 403, "server admins only: {}", denied.text());
+    // A contact point's secret fields are answered, as Grafana's, only as "[REDACTED]".
+    let points: serde_json::Value = answers
+        .iter()
+        .find(|(path, _)| path == "/api/v1/provisioning/contact-points")
+        .map(|(_, body)| serde_json::from_str(body).expect("JSON"))
+        .expect("the contact points answer");
+    let hook = points
+        .as_array()
+        .and_then(|points| points.iter().find(|p| p["name"] == "secret-hook"))
+        .expect("the webhook contact point");
+    assert_eq!(hook["settings"]["password"], "[REDACTED]", "{hook}");
     for (path, body) in &answers {
-        if path == "/api/admin/settings" {
+        if path == "/api/admin/settings" || path == "/api/v1/provisioning/contact-points" {
             continue;
         }
         for field in ["\"password\"", "\"salt\"", "\"authToken\"", "\"hash\""] {
