@@ -92,7 +92,9 @@ tandem_http::cluster_tests!(
             .json();
         assert_eq!(stats["snapshots"], 1);
 
-        // A Viewer reads with the key, makes none, deletes only with the delete key.
+        // A Viewer reads with the key and neither makes nor deletes one, not even with the
+        // delete key (Grafana 12's `snapshots:delete` is the Editor role's); an Editor
+        // deletes with it.
         create_user(&a, "vic", "vic password").await;
         let vic = basic("vic", "vic password");
         let seen = send(
@@ -115,14 +117,19 @@ tandem_http::cluster_tests!(
         )
         .await;
         assert_eq!(refused.status, 403);
-        let deleted = send(
-            "GET",
-            &b,
-            &format!("/api/snapshots-delete/{delete_key}"),
-            &vic,
-            Value::Null,
+        let by_delete_key = format!("/api/snapshots-delete/{delete_key}");
+        let refused = send("GET", &b, &by_delete_key, &vic, Value::Null).await;
+        check(&refused, 403, "Permission denied");
+        let eddie = create_user(&a, "eddie", "eddie password").await;
+        as_admin_ok(
+            "PATCH",
+            &a,
+            &format!("/api/org/users/{eddie}"),
+            json!({"role": "Editor"}),
         )
         .await;
+        let eddie = basic("eddie", "eddie password");
+        let deleted = send("GET", &b, &by_delete_key, &eddie, Value::Null).await;
         check(&deleted, 200, DELETED);
         check(
             &as_admin("GET", &a, &format!("/api/snapshots/{key}"), Value::Null).await,
@@ -220,5 +227,71 @@ tandem_http::cluster_tests!(
             .await
             .json();
         assert_eq!(stats["snapshots"], 0);
+    }
+);
+
+tandem_http::cluster_tests!(
+    a_snapshot_of_a_saved_dashboard_is_deleted_by_its_maker_or_an_editor_of_the_dashboard,
+    2,
+    |cluster: TestCluster| async move {
+        let (a, b) = (cluster.url(0), cluster.url(1));
+        let id = create_user(&a, "ed", "ed password").await;
+        as_admin_ok(
+            "PATCH",
+            &a,
+            &format!("/api/org/users/{id}"),
+            json!({"role": "Editor"}),
+        )
+        .await;
+        let ed = basic("ed", "ed password");
+        // A folder where the Editor role may only view.
+        as_admin_ok(
+            "POST",
+            &a,
+            "/api/folders",
+            json!({"uid": "locked", "title": "Locked"}),
+        )
+        .await;
+        as_admin_ok(
+            "POST",
+            &a,
+            "/api/folders/locked/permissions",
+            json!({"items": [{"role": "Viewer", "permission": 1}, {"role": "Editor", "permission": 1}]}),
+        )
+        .await;
+        let saved = as_admin_ok(
+            "POST",
+            &a,
+            "/api/dashboards/db",
+            json!({"dashboard": {"title": "Locked board"}, "folderUid": "locked"}),
+        )
+        .await
+        .json();
+        let frozen = json!({"id": saved["id"], "uid": saved["uid"], "title": "Locked board"});
+        let snapshot = |key: &'static str| json!({"dashboard": frozen, "key": key});
+        as_admin_ok("POST", &a, "/api/snapshots", snapshot("admins")).await;
+        let refused = send("DELETE", &b, "/api/snapshots/admins", &ed, Value::Null).await;
+        assert_eq!(refused.status, 403, "{}", refused.text());
+        let own = send("POST", &a, "/api/snapshots", &ed, snapshot("eds")).await;
+        assert_eq!(own.status, 200, "{}", own.text());
+        check(
+            &send("DELETE", &b, "/api/snapshots/eds", &ed, Value::Null).await,
+            200,
+            DELETED,
+        );
+        // Once the dashboard is gone, the snapshot is any Editor's to delete.
+        let uid = saved["uid"].as_str().expect("a uid");
+        as_admin_ok(
+            "DELETE",
+            &a,
+            &format!("/api/dashboards/uid/{uid}"),
+            Value::Null,
+        )
+        .await;
+        check(
+            &send("DELETE", &b, "/api/snapshots/admins", &ed, Value::Null).await,
+            200,
+            DELETED,
+        );
     }
 );

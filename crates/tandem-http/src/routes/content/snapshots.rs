@@ -2,21 +2,24 @@
 //! shapes, kept in the shared database so one made through any instance is read through
 //! every other.
 //!
-//! Editors make snapshots; any signed-in user holding a key reads the snapshot (the key
-//! is the secret, as in Grafana) and one holding the delete key deletes it; Editors and a
-//! snapshot's maker delete it by key. Publishing to an external snapshot server is not
-//! done (Tandem reaches no outside service): `external: true` is a 400.
+//! Editors make snapshots and delete them (Grafana 12's `snapshots:create` and
+//! `snapshots:delete`, which the Editor role holds), by key or by delete key; a snapshot of
+//! a saved dashboard is deleted by key only by its maker or with Edit on that dashboard.
+//! Any signed-in user holding a key reads the snapshot (the key is the secret, as in
+//! Grafana). Publishing to an external snapshot server is not done (Tandem reaches no
+//! outside service): `external: true` is a 400.
 
 use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tandem_dashboards::{Error, NewSnapshot, Snapshot};
+use tandem_dashboards::{DashboardId, Error, Level, NewSnapshot, Snapshot};
 use tandem_sessions::Role;
 use time::OffsetDateTime;
 
 use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::routing::Routes;
+use crate::shared::access::{require_dashboard, subject};
 use crate::shared::content::{org, user};
 use crate::shared::identity::rfc3339;
 use crate::{ApiError, AppState, CurrentUser};
@@ -135,33 +138,52 @@ async fn get_one(
     })))
 }
 
-/// `DELETE /api/snapshots/:key`: Editors of the snapshot's org, or its maker.
+/// `DELETE /api/snapshots/:key`: Editors of the snapshot's org; one of a saved dashboard
+/// (its JSON has an `id`) also takes its maker or Edit on that dashboard, unless the
+/// dashboard is gone, as in Grafana 12.
 async fn remove(
     State(state): State<AppState>,
     current: CurrentUser,
     PathParams(key): PathParams<String>,
 ) -> Result<Json<Value>, ApiError> {
-    current.require(Role::Viewer)?;
+    current.require(Role::Editor)?;
     let snapshot = state
         .snapshots
         .snapshot(&key)
         .await?
         .filter(|snapshot| snapshot.org_id == org(&current))
         .ok_or(Error::SnapshotNotFound)?;
-    if snapshot.user_id != user(&current) {
-        current.require(Role::Editor)?;
+    let dashboard_id = snapshot
+        .dashboard
+        .get("id")
+        .and_then(Value::as_i64)
+        .filter(|id| *id != 0);
+    if let (Some(id), false) = (dashboard_id, snapshot.user_id == user(&current)) {
+        match state
+            .dashboards
+            .get_by_id(org(&current), DashboardId(id))
+            .await
+        {
+            Ok(dashboard) => {
+                let subject = subject(&state, &current).await?;
+                require_dashboard(&state, &subject, &dashboard, Level::Edit).await?;
+            }
+            Err(Error::DashboardNotFound) => {}
+            Err(err) => return Err(err.into()),
+        }
     }
     state.snapshots.delete_snapshot(&snapshot.key).await?;
     Ok(Json(json!({ "message": DELETED, "id": snapshot.id })))
 }
 
-/// `GET /api/snapshots-delete/:deleteKey`: whoever holds the delete key.
+/// `GET /api/snapshots-delete/:deleteKey`: an Editor holding the delete key (Grafana 12's
+/// `snapshots:delete`; before it, any signed-in user).
 async fn remove_by_delete_key(
     State(state): State<AppState>,
     current: CurrentUser,
     PathParams(delete_key): PathParams<String>,
 ) -> Result<Json<Value>, ApiError> {
-    current.require(Role::Viewer)?;
+    current.require(Role::Editor)?;
     let snapshot = state
         .snapshots
         .snapshot_by_delete_key(&delete_key)
