@@ -211,3 +211,84 @@ async fn an_invalid_setting_stops_the_server_with_a_clear_message() {
         );
     }
 }
+
+/// Debian's `faketime` library, which shifts the clock of the process it is preloaded in.
+const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
+/// One instance's clock runs 5 s ahead (libfaketime) with a 2 s peer timeout: heartbeats
+/// and the peer query take their times from the database's clock, so each instance keeps
+/// listing the other, as it would with synchronised clocks; a killed instance still drops
+/// out. SQLite is not run: its clock is that of the host running the query, which every
+/// instance sharing the file shares (faketime would shift it for one process only).
+async fn a_clock_5s_ahead_keeps_its_peers(backend: tandem::storage::Backend) {
+    if !tandem::storage::testkit::tool_installed(LIBFAKETIME, "Debian's faketime") {
+        return;
+    }
+    let Some(test) = TestDatabase::create(backend).await else {
+        return;
+    };
+    let mut a = spawn(&test, "a");
+    let mut b = spawn_with(
+        &test,
+        "b",
+        &[("LD_PRELOAD", LIBFAKETIME), ("FAKETIME", "+5s")],
+    );
+    a.wait_healthy(START_DEADLINE).await;
+    b.wait_healthy(START_DEADLINE).await;
+    // The shift is in effect: b's start time, by its own clock, is in the future.
+    let cluster = http::get_as_admin(&format!("{}/api/cluster", a.url()))
+        .await
+        .json();
+    let started = |id: &str| {
+        let peer = cluster["peers"]
+            .as_array()
+            .and_then(|peers| peers.iter().find(|p| p["instanceId"] == id))
+            .unwrap_or_else(|| panic!("{id} is listed: {cluster}"));
+        time::OffsetDateTime::parse(
+            peer["startedAt"].as_str().expect("startedAt"),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .expect("an RFC 3339 time")
+    };
+    assert!(
+        started("b") - started("a") > time::Duration::seconds(4),
+        "b runs 5 s ahead: {cluster}"
+    );
+    for process in [&a, &b] {
+        let url = process.url();
+        eventually("each lists both", Duration::from_secs(10), || {
+            let url = url.clone();
+            async move { peer_ids(&url).await == ["a", "b"] }
+        })
+        .await;
+    }
+    // With the hosts' clocks, b would see a's heartbeats 5 s old and drop it at once.
+    for _ in 0..20 {
+        for process in [&a, &b] {
+            assert_eq!(
+                peer_ids(&process.url()).await,
+                ["a", "b"],
+                "{} keeps both",
+                process.instance_id()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    a.kill().await;
+    let survivor = b.url();
+    eventually("the killed one drops out", Duration::from_secs(20), || {
+        let url = survivor.clone();
+        async move { peer_ids(&url).await == ["b"] }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_an_instance_whose_clock_runs_5s_ahead_keeps_its_peers() {
+    a_clock_5s_ahead_keeps_its_peers(tandem::storage::Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_an_instance_whose_clock_runs_5s_ahead_keeps_its_peers() {
+    a_clock_5s_ahead_keeps_its_peers(tandem::storage::Backend::Mysql).await;
+}

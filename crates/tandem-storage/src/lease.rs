@@ -4,7 +4,7 @@ use sea_orm::sea_query::{Condition, Expr, ExprTrait};
 use sea_orm::{ActiveValue, ColumnTrait, EntityTrait, QueryFilter};
 use time::OffsetDateTime;
 
-use crate::clock::{duration_ms, from_ms, now_ms};
+use crate::clock::{db_now_ms, duration_ms, from_ms};
 use crate::entity::lease::{self, Column, Entity};
 use crate::{Database, Error, Result};
 
@@ -65,7 +65,7 @@ impl Leases for SqlLeases {
             .db
             .transaction(|tx| async move {
                 // Read inside the transaction: a retried attempt must use its own time.
-                let now = now_ms();
+                let now = db_now_ms(&*tx).await?;
                 let expires_at = now.saturating_add(duration_ms(ttl));
                 // Take the row over when it is free or ours; the token grows on every claim.
                 let updated = Entity::update_many()
@@ -118,7 +118,7 @@ impl Leases for SqlLeases {
         let renewed = self
             .db
             .transaction(|tx| async move {
-                let expires_at = now_ms().saturating_add(duration_ms(ttl));
+                let expires_at = db_now_ms(&*tx).await?.saturating_add(duration_ms(ttl));
                 let result = Entity::update_many()
                     .col_expr(Column::ExpiresAt, Expr::value(expires_at))
                     .filter(Column::LeaseKey.eq(&lease.key))
@@ -153,10 +153,10 @@ impl Leases for SqlLeases {
 
     async fn current(&self, key: &str) -> Result<Option<Lease>> {
         check_name("lease key", key)?;
-        let now = now_ms();
         let row = self
             .db
             .read(|conn| async move {
+                let now = db_now_ms(&conn).await?;
                 crate::first_row(
                     Entity::find_by_id(key).filter(Column::ExpiresAt.gt(now)),
                     &conn,

@@ -47,7 +47,7 @@ mod settings;
 pub mod testkit;
 
 pub use crate::cache::{Cache, MAX_KEY_LEN, SqlCache};
-pub use crate::clock::{from_ms, now_ms};
+pub use crate::clock::{db_now_ms, db_now_sql, from_ms, now_ms};
 pub use crate::database::{Database, Tx};
 pub use crate::error::{Error, Result, TransactionError};
 pub use crate::jobs::{ClusterJobs, JobsHandle};

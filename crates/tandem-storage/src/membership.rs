@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::clock::{duration_ms, from_ms, now_ms};
+use crate::clock::{db_now_ms, duration_ms, from_ms};
 use crate::entity::cluster_member::{self, Column, Entity};
 use crate::{Database, Error, Result};
 
@@ -36,7 +36,8 @@ pub struct Peer {
 /// The cluster's membership view: each live instance keeps a heartbeat row fresh.
 #[async_trait::async_trait]
 pub trait Membership: Send + Sync {
-    /// Writes (or refreshes) `instance`'s heartbeat row with the current time.
+    /// Writes (or refreshes) `instance`'s heartbeat row with the current time (the
+    /// database's clock, as every time peers compare).
     async fn heartbeat(&self, instance: &Instance) -> Result<()>;
 
     /// Removes the instance's row, so peers stop counting it at once (graceful shutdown).
@@ -73,7 +74,7 @@ impl Membership for SqlMembership {
                     address: ActiveValue::Set(instance.address.clone()),
                     version: ActiveValue::Set(instance.version.clone()),
                     started_at: ActiveValue::Set(started_at),
-                    last_heartbeat: ActiveValue::Set(now_ms()),
+                    last_heartbeat: ActiveValue::Set(db_now_ms(&*tx).await?),
                 };
                 Entity::insert(row)
                     .on_conflict(
@@ -103,10 +104,12 @@ impl Membership for SqlMembership {
     }
 
     async fn live_peers(&self, peer_timeout: Duration) -> Result<Vec<Peer>> {
-        let since = now_ms().saturating_sub(duration_ms(peer_timeout));
         let rows = self
             .db
             .read(|conn| async move {
+                let since = db_now_ms(&conn)
+                    .await?
+                    .saturating_sub(duration_ms(peer_timeout));
                 Entity::find()
                     .filter(Column::LastHeartbeat.gte(since))
                     .order_by_asc(Column::InstanceId)
@@ -129,9 +132,11 @@ impl Membership for SqlMembership {
     }
 
     async fn purge(&self, older_than: Duration) -> Result<u64> {
-        let before = now_ms().saturating_sub(duration_ms(older_than));
         self.db
             .transaction(|tx| async move {
+                let before = db_now_ms(&*tx)
+                    .await?
+                    .saturating_sub(duration_ms(older_than));
                 let deleted = Entity::delete_many()
                     .filter(Column::LastHeartbeat.lt(before))
                     .exec(&*tx)

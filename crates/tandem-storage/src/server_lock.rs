@@ -4,7 +4,7 @@ use std::time::Duration;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ActiveValue, ColumnTrait, EntityTrait, QueryFilter};
 
-use crate::clock::{duration_ms, now_ms};
+use crate::clock::{db_now_ms, duration_ms};
 use crate::entity::server_lock::{self, Column, Entity};
 use crate::{Database, Error, Result};
 
@@ -67,7 +67,7 @@ impl ServerLock for SqlServerLock {
                 .db
                 .transaction(|tx| async move {
                     // Read inside the transaction: a retried attempt must use its own time.
-                    let now = now_ms();
+                    let now = db_now_ms(&*tx).await?;
                     let row = crate::first_row(
                         Entity::find().filter(Column::OperationUid.eq(operation)),
                         &*tx,

@@ -332,13 +332,7 @@ fn status_from_row(row: alert_rule_status::Model) -> RuleStatus {
 
 /// The database's clock in epoch milliseconds, as an SQL expression.
 fn db_now(backend: DbBackend) -> &'static str {
-    match backend {
-        DbBackend::Postgres => {
-            "CAST(FLOOR(EXTRACT(EPOCH FROM clock_timestamp()) * 1000) AS BIGINT)"
-        }
-        DbBackend::MySql => "CAST(FLOOR(UNIX_TIMESTAMP(NOW(3)) * 1000) AS SIGNED)",
-        _ => "CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER)",
-    }
+    tandem_storage::db_now_sql(backend)
 }
 
 /// `sql` with `?` placeholders, numbered (`$1`, `$2` …) for PostgreSQL.

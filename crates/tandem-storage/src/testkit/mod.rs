@@ -95,6 +95,20 @@ pub fn service_url(env: &str, what: &str) -> Option<String> {
     }
 }
 
+/// Whether the program or library at `path` (`what`, e.g. Debian's `faketime`) is
+/// installed; when it is not, says that the test skips, or panics when services are
+/// required.
+pub fn tool_installed(path: &str, what: &str) -> bool {
+    if std::path::Path::new(path).exists() {
+        return true;
+    }
+    if std::env::var(REQUIRE_SERVICES_ENV).is_ok_and(|v| v == "1") {
+        panic!("{what} ({path}) is required ({REQUIRE_SERVICES_ENV}=1) but not installed");
+    }
+    skip(&format!("{what} is not installed ({path})"));
+    false
+}
+
 /// How many test cases skipped, for the line printed when the test binary exits.
 static SKIPPED: AtomicU64 = AtomicU64::new(0);
 
