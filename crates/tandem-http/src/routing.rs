@@ -1,7 +1,7 @@
 //! The table of routes: each route is declared once, with its method, its path and an
-//! example of a request it accepts, and both the router and the bad-input battery
-//! (`tests/it/hostile.rs`) are built from that one list, so no route can be left out of the
-//! battery.
+//! example of a request it accepts, and both the router and the tests that walk every route
+//! (the bad-input battery `tests/it/hostile/`, the role table `tests/it/role_table.rs`) are
+//! built from that one list, so no route can be left out of them.
 
 use axum::Router;
 use axum::handler::Handler;

@@ -22,6 +22,7 @@ mod notifications;
 mod orgs_teams;
 mod permissions;
 mod preferences;
+mod role_table;
 mod sessions;
 mod snapshots;
 mod state_history;

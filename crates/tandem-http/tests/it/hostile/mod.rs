@@ -7,8 +7,6 @@
 //! dropped connection. A refused write must leave every content table as it was.
 
 mod cases;
-mod digest;
-mod fixtures;
 
 use std::collections::BTreeMap;
 
@@ -18,10 +16,10 @@ use tandem_http::RouteSpec;
 use tandem_http::testkit::TestCluster;
 use tandem_http::testkit::http::{self, HttpResponse};
 
+use crate::common::digest::{self, Snapshot};
+use crate::common::fixtures::Fixtures;
 use crate::common::{as_admin_ok, create_user, login};
 use crate::hostile::cases::{Case, Class};
-use crate::hostile::digest::Snapshot;
-use crate::hostile::fixtures::Fixtures;
 
 /// Write routes that read no body: they act on the path alone.
 const ACTIONS_WITHOUT_BODY: &[&str] = &[

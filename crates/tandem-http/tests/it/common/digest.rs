@@ -8,10 +8,14 @@ use tandem_storage::{Backend, Database};
 
 /// Tables that a refused request may legitimately write, or that the cluster writes on its
 /// own: failed logins are recorded (that is the brute-force protection), sessions are
-/// seen and rotated, and heartbeats, locks, leases and the cache tick in the background.
+/// seen and rotated, heartbeats, locks, leases and the cache tick in the background, and
+/// the notification dispatcher plans groups and logs notifications from the alerts a
+/// request posted earlier, whenever its next pass comes.
 const BOOKKEEPING: &[&str] = &[
     "login_attempt",
     "user_auth_token",
+    "alert_notification_group",
+    "alert_notification_log",
     "cluster_member",
     "server_lock",
     "lease",

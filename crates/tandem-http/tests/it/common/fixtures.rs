@@ -1,5 +1,6 @@
-//! The objects the battery aims at, so that a hostile body or query reaches the code that
-//! validates it rather than stopping at a 404 for the path.
+//! One object of each kind that a route's path can name, for the tests that walk the route
+//! table (the bad-input battery, the role table), so that a request reaches the code that
+//! validates it or checks the caller's rights rather than stopping at a 404 for the path.
 
 use serde_json::{Value, json};
 use tandem_http::testkit::http::HttpResponse;
@@ -24,7 +25,7 @@ pub(crate) struct Fixtures {
     silence_id: String,
 }
 
-/// The keys of the fixture snapshot (chosen, so the battery can name them).
+/// The keys of the fixture snapshot (chosen, so the tests can name them).
 const SNAPSHOT_KEY: &str = "fixture-snapshot";
 const SNAPSHOT_DELETE_KEY: &str = "fixture-snapshot-delete";
 /// The uid of the fixture library panel.
@@ -200,8 +201,19 @@ impl Fixtures {
         }
     }
 
-    /// The value of path parameter `param` in route `path`; panics for a parameter the
-    /// battery does not know, so that a new kind of route gets a fixture.
+    /// `path` with each `{param}` replaced by its fixture.
+    pub(crate) fn fill(&self, path: &str) -> String {
+        let mut filled = path.to_owned();
+        for segment in path.split('/') {
+            if let Some(param) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                filled = filled.replace(segment, &self.param(path, param));
+            }
+        }
+        filled
+    }
+
+    /// The value of path parameter `param` in route `path`; panics for a parameter no
+    /// fixture is made for, so that a new kind of route gets one.
     pub(crate) fn param(&self, path: &str, param: &str) -> String {
         match param {
             "user_id" => self.user_id.to_string(),
@@ -251,8 +263,7 @@ impl Fixtures {
                 self.dashboard_uid.clone()
             }
             _ => panic!(
-                "the bad-input battery has no fixture for {{{param}}} in {path}: add one in \
-                 tests/it/hostile/fixtures.rs"
+                "no fixture for {{{param}}} in {path}: add one in tests/it/common/fixtures.rs"
             ),
         }
     }

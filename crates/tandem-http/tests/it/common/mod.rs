@@ -1,5 +1,10 @@
 //! Helpers shared by the test modules: credentials, requests as the admin or with a
-//! session, logins and users.
+//! session, logins and users; one of each kind of object for the tests that walk the
+//! route table ([`fixtures`]), and a snapshot of every content table to tell that a
+//! request wrote nothing ([`digest`]).
+
+pub(crate) mod digest;
+pub(crate) mod fixtures;
 
 use base64::Engine;
 use serde_json::{Value, json};
