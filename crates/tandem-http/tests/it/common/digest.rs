@@ -60,7 +60,7 @@ pub(crate) async fn snapshot(db: &Database) -> Snapshot {
                 row
             })
             .collect();
-        rows.sort_by_key(|row| row.to_string());
+        rows.sort_by_cached_key(|row| row.to_string());
         out.insert(table, rows);
     }
     out
