@@ -44,12 +44,12 @@ for target in $targets; do
     else
         failed+=("$target")
         echo "fuzz $target: FAILED" >&2
-        grep -v '^#' "$log" | tail -40 >&2
+        { grep -v '^#' "$log" || true; } | tail -40 >&2
         mkdir -p "artifacts/$target"
         cp -R "$work/artifacts/$target/." "artifacts/$target/"
         for input in "$work/artifacts/$target"/*; do
             [ -e "$input" ] || continue
-            echo "input kept as fuzz/artifacts/$target/$(basename "$input") (base64: $(base64 -w0 "$input" | head -c 2000))" >&2
+            echo "input kept as fuzz/artifacts/$target/$(basename "$input"), base64: $(base64 -w0 "$input" | cut -c1-2000)" >&2
         done
     fi
 done
