@@ -279,6 +279,43 @@ pub(crate) fn sqlstate(err: &DbErr) -> Option<String> {
 
 /// Whether a database error is a transient conflict that a retry of the whole transaction
 /// can get past.
+/// Whether `err` says the database cannot be reached now (no connection from the pool, a
+/// connection lost or refused, the server shutting down or starting), rather than that a
+/// statement was wrong: another instance, or this one a moment later, may succeed.
+pub(crate) fn is_unavailable(err: &DbErr) -> bool {
+    let err = match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return true,
+        DbErr::Exec(RuntimeErr::SqlxError(err)) | DbErr::Query(RuntimeErr::SqlxError(err)) => err,
+        _ => return false,
+    };
+    match err.as_ref() {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db_err) => {
+            if let Some(mysql) = db_err.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+                // 1053: server shutdown in progress; 2006: server has gone away; 2013: lost
+                // connection during query.
+                return matches!(mysql.number(), 1053 | 2006 | 2013);
+            }
+            if db_err
+                .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                .is_some()
+            {
+                // Class 08: connection exception; 57P01..57P03: admin or crash shutdown,
+                // cannot connect now (starting up or recovering).
+                let code = db_err.code().unwrap_or_default();
+                return code.starts_with("08")
+                    || matches!(code.as_ref(), "57P01" | "57P02" | "57P03");
+            }
+            false
+        }
+        _ => false,
+    }
+}
+
 pub(crate) fn is_retryable(err: &DbErr) -> bool {
     let (DbErr::Exec(RuntimeErr::SqlxError(err))
     | DbErr::Query(RuntimeErr::SqlxError(err))

@@ -42,6 +42,17 @@ impl Error {
         }
     }
 
+    /// Whether the database cannot be reached now (refused, lost or exhausted connections,
+    /// a server shutting down or starting): a request failing so should be answered 503, so
+    /// a load balancer may try another instance, never a 500.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Error::Database(err) => crate::database::is_unavailable(err),
+            Error::Connect(_) => true,
+            _ => false,
+        }
+    }
+
     /// Whether the error is a violated unique constraint.
     pub fn is_unique_violation(&self) -> bool {
         matches!(self, Error::Database(err) if is_unique_violation(err))

@@ -16,7 +16,6 @@
 
 pub mod http;
 mod process;
-mod proxy;
 pub mod ws;
 
 use std::time::Duration;
@@ -26,7 +25,7 @@ use tandem_storage::testkit::TestDatabase;
 use crate::{RunningServer, Server, Settings};
 
 pub use crate::testkit::process::{ServerProcess, database_env, listening_port, server_binary};
-pub use crate::testkit::proxy::TcpProxy;
+pub use tandem_storage::testkit::proxy::TcpProxy;
 
 /// Settings for a test instance on `db`: loopback, a free port, a fixed instance id, and
 /// a fast heartbeat so membership changes show within a second.

@@ -1,7 +1,8 @@
 //! Test support for this crate's tests and the HTTP layer's: a protocol-level client
 //! ([`TestClient`]), a per-engine matrix of hubs sharing one engine ([`TestEnv`],
 //! [`engine_tests!`](crate::engine_tests)) and private Redis and PostgreSQL servers that
-//! tests may stop and restart ([`PrivateRedis`], [`PrivatePostgres`]).
+//! tests may stop and restart ([`PrivateRedis`], [`PrivatePostgres`], kept in
+//! `tandem_storage::testkit::servers` beside the private MariaDB).
 //!
 //! The engine matrix follows `tandem_storage::testkit`'s conventions: Redis tests need
 //! `TANDEM_TEST_REDIS_URL`, PostgreSQL tests `TANDEM_TEST_POSTGRES_URL`; unset, a test says
@@ -21,8 +22,7 @@
 
 mod client;
 mod env;
-mod servers;
 
 pub use crate::testkit::client::{DEADLINE, TestClient, wait_until};
 pub use crate::testkit::env::{EngineKind, TestEnv, run_on};
-pub use crate::testkit::servers::{PrivatePostgres, PrivateRedis};
+pub use tandem_storage::testkit::servers::{PrivatePostgres, PrivateRedis};

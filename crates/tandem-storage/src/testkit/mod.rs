@@ -19,6 +19,8 @@
 )]
 
 pub mod conformance;
+pub mod proxy;
+pub mod servers;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,5 +1,5 @@
-//! Redis and PostgreSQL servers of a test's own, on free ports in temporary directories,
-//! that the test may stop and start again (never the shared services).
+//! Redis, PostgreSQL and MariaDB servers of a test's own, on free ports in temporary
+//! directories, that the test may stop and start again (never the shared services).
 //!
 //! A port is picked by binding port 0; the server started on it is then verified to be
 //! ours (its process id answers on that port), and another port is tried if it is not.
@@ -21,7 +21,7 @@ fn free_port() -> u16 {
 
 fn temp_dir(what: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
-        "tandem-live-{what}-{}-{:08x}",
+        "tandem-private-{what}-{}-{:08x}",
         std::process::id(),
         rand::random::<u32>()
     ));
@@ -313,6 +313,138 @@ fn user_command(as_postgres: bool, program: &Path) -> Command {
     } else {
         Command::new(program)
     }
+}
+
+/// A private MariaDB server (`mariadb-install-db` and `mariadbd` from `PATH` or
+/// `/usr/sbin`), with a database `tandem` for the test; grant tables are skipped, so `root`
+/// connects over TCP without a password.
+pub struct PrivateMariadb {
+    port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl PrivateMariadb {
+    /// Creates a data directory, starts the server on a free port and creates `tandem`.
+    pub fn start() -> PrivateMariadb {
+        let dir = temp_dir("mariadb");
+        run(Command::new("mariadb-install-db")
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", dir.join("data").display()))
+            .args([
+                "--user=root",
+                "--skip-test-db",
+                "--auth-root-authentication-method=normal",
+            ]));
+        for _ in 0..10 {
+            let mut db = PrivateMariadb {
+                port: free_port(),
+                dir: dir.clone(),
+                child: None,
+            };
+            if db.spawn() {
+                run(Command::new("mariadb")
+                    .args(["--protocol=tcp", "-h", "127.0.0.1", "-u", "root"])
+                    .args(["-P", &db.port.to_string()])
+                    .args(["-e", "CREATE DATABASE IF NOT EXISTS tandem"]));
+                return db;
+            }
+        }
+        panic!("could not start a private mariadbd");
+    }
+
+    /// `mysql://root@127.0.0.1:<port>/tandem`.
+    pub fn url(&self) -> String {
+        format!("mysql://root@127.0.0.1:{}/tandem", self.port)
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (as a crash would).
+    pub fn stop(&mut self) {
+        kill(&mut self.child);
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", self.port)).is_ok() && start.elapsed() < READY {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Starts the server again on the same port (InnoDB recovers what was committed),
+    /// waiting until it answers.
+    pub fn restart(&mut self) {
+        self.stop();
+        let start = Instant::now();
+        while !self.spawn() {
+            assert!(
+                start.elapsed() < READY * 2,
+                "mariadbd did not come back on its port"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn spawn(&mut self) -> bool {
+        let socket = self.dir.join("mariadb.sock");
+        let child = Command::new(mariadbd())
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", self.dir.join("data").display()))
+            .arg(format!("--socket={}", socket.display()))
+            .arg(format!(
+                "--pid-file={}",
+                self.dir.join("mariadb.pid").display()
+            ))
+            .args([
+                "--user=root",
+                "--bind-address=127.0.0.1",
+                "--skip-grant-tables",
+            ])
+            .args(["--skip-log-bin", "--innodb-flush-log-at-trx-commit=2"])
+            .arg("--innodb-log-file-size=16M")
+            .arg(format!("--port={}", self.port))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start mariadbd");
+        let pid = child.id();
+        self.child = Some(child);
+        let start = Instant::now();
+        while start.elapsed() < READY {
+            if let Some(child) = self.child.as_mut()
+                && child.try_wait().ok().flatten().is_some()
+            {
+                self.child = None;
+                return false;
+            }
+            let ours = std::fs::read_to_string(self.dir.join("mariadb.pid"))
+                .ok()
+                .and_then(|text| text.trim().parse::<u32>().ok())
+                == Some(pid);
+            if ours && TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        kill(&mut self.child);
+        false
+    }
+}
+
+impl Drop for PrivateMariadb {
+    fn drop(&mut self) {
+        kill(&mut self.child);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn mariadbd() -> PathBuf {
+    ["/usr/sbin/mariadbd", "/usr/bin/mariadbd"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|path| path.exists())
+        .unwrap_or_else(|| PathBuf::from("mariadbd"))
 }
 
 fn run(command: &mut Command) {

@@ -1,3 +1,6 @@
+//! A TCP proxy between a test's process and a server (a database, Redis), to cut or stall
+//! the link of one client while the others keep theirs.
+
 use std::net::SocketAddr;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
