@@ -120,6 +120,13 @@ impl From<tandem_storage::Error> for ApiError {
                 ApiError::new(StatusCode::BAD_REQUEST, message)
             }
             tandem_storage::Error::Input(err) => ApiError::from(err),
+            other if other.is_unavailable() => {
+                tracing::warn!(error = %other, "the database is unavailable while serving a request");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The database is unavailable; try again",
+                )
+            }
             other => {
                 // The cause goes to the log, never to the client.
                 tracing::error!(error = %other, "storage error while serving a request");

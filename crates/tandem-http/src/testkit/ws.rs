@@ -24,6 +24,17 @@ pub struct LiveClient {
     close: Option<(u16, String)>,
 }
 
+/// What [`LiveClient::read`] saw.
+#[derive(Debug)]
+pub enum Read {
+    /// A reply or a push.
+    Message(Value),
+    /// Nothing within the wait.
+    Idle,
+    /// The connection closed: the close code (1006 when it dropped without one) and reason.
+    Closed(u16, String),
+}
+
 /// Why an upgrade failed.
 #[derive(Debug)]
 pub enum UpgradeError {
@@ -162,19 +173,52 @@ impl LiveClient {
         self.close.clone().unwrap_or((1006, String::new()))
     }
 
-    /// The next JSON object from the server, `None` once it closed. Pings (`{}`) are
-    /// answered and not returned.
-    async fn next(&mut self) -> Option<Value> {
+    /// Sends one command and returns its reply, or `None` when the connection closes or
+    /// nothing answers within `wait` (for clients that must survive a dying server).
+    pub async fn try_command(
+        &mut self,
+        method: &str,
+        params: Value,
+        wait: Duration,
+    ) -> Option<Value> {
+        self.next_id += 1;
+        let id = self.next_id;
+        let mut command = json!({"id": id});
+        command[method] = params;
+        self.socket
+            .send(Message::Text(command.to_string().into()))
+            .await
+            .ok()?;
+        let until = tokio::time::Instant::now() + wait;
+        let mut skipped = Vec::new();
+        let reply = loop {
+            let left = until.saturating_duration_since(tokio::time::Instant::now());
+            match self.read(left).await {
+                Read::Message(message) if message["id"] == id => break Some(message),
+                Read::Message(message) => skipped.push(message),
+                Read::Idle | Read::Closed(..) => break None,
+            }
+        };
+        for message in skipped.into_iter().rev() {
+            self.pending.push_front(message);
+        }
+        reply
+    }
+
+    /// The next JSON object from the server (pings answered and not returned), or what
+    /// happened instead within `wait`.
+    pub async fn read(&mut self, wait: Duration) -> Read {
+        let until = tokio::time::Instant::now() + wait;
         loop {
             if let Some(value) = self.pending.pop_front() {
-                return Some(value);
+                return Read::Message(value);
             }
-            if self.close.is_some() {
-                return None;
+            if let Some((code, reason)) = &self.close {
+                return Read::Closed(*code, reason.clone());
             }
-            let message = tokio::time::timeout(WS_DEADLINE, self.socket.next())
-                .await
-                .unwrap_or_else(|_| panic!("nothing from the server within {WS_DEADLINE:?}"));
+            let Ok(message) = tokio::time::timeout_at(until, self.socket.next()).await else {
+                return Read::Idle;
+            };
             match message {
                 Some(Ok(Message::Text(text))) => {
                     for line in text.as_str().split('\n').filter(|l| !l.trim().is_empty()) {
@@ -198,6 +242,16 @@ impl LiveClient {
                     self.close.get_or_insert((1006, String::new()));
                 }
             }
+        }
+    }
+
+    /// The next JSON object from the server, `None` once it closed; panics when nothing
+    /// comes within [`WS_DEADLINE`].
+    async fn next(&mut self) -> Option<Value> {
+        match self.read(WS_DEADLINE).await {
+            Read::Message(value) => Some(value),
+            Read::Closed(..) => None,
+            Read::Idle => panic!("nothing from the server within {WS_DEADLINE:?}"),
         }
     }
 }
