@@ -224,6 +224,10 @@ async fn run(
                     }
                 }
                 shared.pubsub.lock().await.sink = None;
+                // The command connection most likely went with the subscription one; a
+                // fresh one is made on reconnecting, so the first command after an outage
+                // does not fail on the dead socket.
+                *shared.lock_commands() = None;
                 shared.sink.health().set_down();
                 tracing::error!(address = %shared.address, "lost the live redis engine; serving this instance's subscribers until it returns");
             }

@@ -4,6 +4,7 @@
 mod conn;
 mod registry;
 mod session;
+mod stale;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -30,6 +31,7 @@ use crate::engine::{
 use crate::frame::Frame;
 use crate::hub::conn::{ConnShared, PingAction};
 use crate::hub::registry::{Attached, Job, Registry};
+use crate::hub::stale::{STALE_CHANNEL, StaleChannels};
 use crate::influx::{self, InfluxLimits};
 use crate::protocol::CloseFrame;
 use crate::settings::{HaEngine, LiveSettings};
@@ -78,6 +80,8 @@ pub(crate) struct HubInner {
     pub(crate) tasks: TaskTracker,
     pub(crate) graceful: AtomicBool,
     pub(crate) history: HistoryPolicy,
+    /// Channels published on locally while the engine was down.
+    pub(crate) stale: StaleChannels,
 }
 
 /// Counters behind [`LiveMetrics`].
@@ -220,7 +224,13 @@ impl Hub {
             tasks,
             graceful: AtomicBool::new(false),
             history,
+            stale: StaleChannels::default(),
         });
+        // Other instances' announcements of channels they published on while their engine
+        // was down; an engine that is down now subscribes when it connects.
+        if let Err(err) = inner.engine.subscribe(STALE_CHANNEL).await {
+            tracing::debug!(error = %err, "subscribing to stale-channel announcements waits for the engine");
+        }
         inner.tasks.spawn(dispatch(inner.clone(), events));
         inner.tasks.spawn(janitor(inner.clone()));
         inner.tasks.spawn(pinger(inner.clone()));
@@ -533,6 +543,7 @@ impl HubInner {
 
     /// Fans a publication out to this instance's subscribers only, without history.
     fn publish_locally(&self, channel: &Channel, data: &RawValue) {
+        self.stale.mark(channel.wire_arc());
         self.registry.publish(
             channel.wire(),
             Arc::new(Publication {
@@ -599,13 +610,25 @@ async fn dispatch(inner: Arc<HubInner>, mut events: mpsc::Receiver<EngineEvent>)
             Some(EngineEvent::Publication {
                 channel,
                 publication,
+            }) if &*channel == STALE_CHANNEL => stale::received(&inner, &publication.data),
+            Some(EngineEvent::Publication {
+                channel,
+                publication,
             }) => inner.registry.publish(&channel, publication),
             Some(EngineEvent::Presence {
                 channel,
                 info,
                 joined,
             }) => inner.registry.presence(&channel, &info, joined),
-            Some(EngineEvent::Reset) => inner.registry.reset(),
+            Some(EngineEvent::Reset) => {
+                inner.registry.reset();
+                // The engine is back (or events overflowed): tell the others what was
+                // published here meanwhile.
+                let announcer = inner.clone();
+                inner
+                    .tasks
+                    .spawn(async move { stale::announce(&announcer).await });
+            }
             None => break,
         }
     }

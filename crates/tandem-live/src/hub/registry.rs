@@ -240,6 +240,20 @@ impl Registry {
         }
     }
 
+    /// Events may have been lost on `wires`: their subscribers are told to resubscribe
+    /// (2500), as [`Registry::reset`] tells every subscriber.
+    pub(crate) fn reset_channels(&self, wires: &[&str]) {
+        let mut channels = self.lock();
+        let mut jobs = Vec::new();
+        for wire in wires {
+            if let Some(entry) = channels.get_mut(*wire) {
+                jobs.extend(insufficient(entry));
+            }
+        }
+        drop(channels);
+        self.enqueue(jobs);
+    }
+
     /// Events may have been lost on every channel: every subscriber is told to
     /// resubscribe (2500), which recovers what history holds.
     pub(crate) fn reset(&self) {

@@ -9,6 +9,7 @@ use tandem_live::testkit::{
     DEADLINE, PrivatePostgres, PrivateRedis, TestClient, TestEnv, wait_until,
 };
 use tandem_live::{Channel, Hub, LiveHealth};
+use tandem_storage::testkit::proxy::TcpProxy;
 
 use crate::common::viewer;
 
@@ -107,6 +108,66 @@ async fn redis_restart_under_load() {
         || redis.lock().unwrap().restart(),
     )
     .await;
+}
+
+/// One instance's link to Redis is cut while the other keeps its own: what the cut one
+/// publishes meanwhile reaches only its own subscribers. When its link is back it names
+/// those channels to the cluster, and the other instance's subscribers of them are told to
+/// resubscribe (2500), though their own engine never dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribers_elsewhere_are_told_what_a_cut_off_instance_published() {
+    let redis = PrivateRedis::start();
+    let proxy = TcpProxy::start(&redis.address()).await;
+    let env = TestEnv::with_redis(&redis.address()).await;
+    let mut through_proxy = env.settings();
+    through_proxy.ha_engine_address = proxy.addr().to_string();
+    let a = env.hub_with("a", through_proxy).await;
+    let b = env.hub("b").await;
+    let channel = "1/grafana/broadcast/cut";
+    let other = "1/grafana/broadcast/untouched";
+    let target = Channel::parse_wire(channel).unwrap();
+    let mut remote = TestClient::connect(&b, viewer(1)).await;
+    remote.subscribe(channel).await;
+    remote.subscribe(other).await;
+    let publish = |n: u64| {
+        let data = serde_json::value::to_raw_value(&json!({"n": n})).unwrap();
+        let (a, target) = (&a, &target);
+        async move { a.publish(target, &data).await.unwrap() }
+    };
+    publish(1).await;
+    assert_eq!(remote.publication(channel).await["data"], json!({"n": 1}));
+
+    proxy.set_up(false);
+    wait_until("a degraded", DEADLINE, || async {
+        a.health() == LiveHealth::Degraded
+    })
+    .await;
+    assert_eq!(b.health(), LiveHealth::Ok, "b keeps its own link");
+    publish(2).await;
+    proxy.set_up(true);
+    wait_until("a resumed", DEADLINE, || async {
+        a.health() == LiveHealth::Ok
+    })
+    .await;
+    loop {
+        let push = remote.push().await;
+        assert_ne!(
+            push["pub"]["data"],
+            json!({"n": 2}),
+            "published locally on a: {push}"
+        );
+        if push.get("unsubscribe").is_some() {
+            assert_eq!(
+                push["channel"],
+                json!(channel),
+                "only the channel a published on: {push}"
+            );
+            assert_eq!(push["unsubscribe"]["code"], 2500, "{push}");
+            break;
+        }
+    }
+    b.shutdown().await;
+    a.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
