@@ -204,7 +204,7 @@ cmd_up() {
 
     local upstreams="" user_line=""
     for p in "${ports[@]}"; do
-        upstreams+="        server 127.0.0.1:$p max_fails=1 fail_timeout=5s;"$'\n'
+        upstreams+="        server 127.0.0.1:$p max_fails=1 fail_timeout=2s;"$'\n'
     done
     # Run as root, nginx's workers would switch to another user that cannot enter the run
     # directory; they stay the current user instead.

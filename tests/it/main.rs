@@ -8,4 +8,6 @@ mod notifications;
 mod posted_alerts;
 mod processes;
 mod provisioning;
+#[path = "../common/receiver.rs"]
+mod receiver;
 mod security;
