@@ -29,6 +29,49 @@ fn temp_dir(what: &str) -> PathBuf {
     dir
 }
 
+/// Keeps `child` in `slot` and waits until `ready(pid)` says the server is ours and
+/// answers: `false` when it exits first (most likely its port was taken meanwhile) or is
+/// not ready in time (then it is killed).
+fn started(slot: &mut Option<Child>, child: Child, ready: impl Fn(u32) -> bool) -> bool {
+    let pid = child.id();
+    *slot = Some(child);
+    let start = Instant::now();
+    while start.elapsed() < READY {
+        if let Some(child) = slot.as_mut()
+            && child.try_wait().ok().flatten().is_some()
+        {
+            *slot = None;
+            return false;
+        }
+        if ready(pid) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kill(slot);
+    false
+}
+
+/// Waits (bounded) until nothing answers on `port` any more.
+fn wait_port_free(port: u16) {
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_ok() && start.elapsed() < READY {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Calls `spawn` until it starts the server on its old port, panicking after a while.
+fn spawn_again(what: &str, mut spawn: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !spawn() {
+        assert!(
+            start.elapsed() < READY * 2,
+            "{what} did not come back on its port"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 fn kill(child: &mut Option<Child>) {
     if let Some(mut child) = child.take() {
         let _ = child.kill();
@@ -93,24 +136,8 @@ impl PrivateRedis {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server must be on PATH for the engine restart tests");
-        let pid = child.id();
-        self.child = Some(child);
-        let start = Instant::now();
-        while start.elapsed() < READY {
-            if let Some(child) = self.child.as_mut()
-                && child.try_wait().ok().flatten().is_some()
-            {
-                // It exited: most likely the port was taken meanwhile.
-                self.child = None;
-                return false;
-            }
-            if redis_pid(self.port) == Some(pid) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        kill(&mut self.child);
-        false
+        let port = self.port;
+        started(&mut self.child, child, |pid| redis_pid(port) == Some(pid))
     }
 }
 
@@ -200,23 +227,13 @@ impl PrivatePostgres {
     pub fn stop(&mut self) {
         kill(&mut self.child);
         // A killed postmaster leaves its children to notice; wait for the port to free.
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", self.port)).is_ok() && start.elapsed() < READY {
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_port_free(self.port);
     }
 
     /// Starts the server again on the same port, waiting until it answers.
     pub fn restart(&mut self) {
         self.stop();
-        let start = Instant::now();
-        while !self.spawn() {
-            assert!(
-                start.elapsed() < READY * 2,
-                "postgres did not come back on its port"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        spawn_again("postgres", || self.spawn());
     }
 
     fn spawn(&mut self) -> bool {
@@ -232,25 +249,10 @@ impl PrivatePostgres {
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         let child = command.spawn().expect("start postgres");
-        let pid = child.id();
-        self.child = Some(child);
-        let start = Instant::now();
-        while start.elapsed() < READY {
-            if let Some(child) = self.child.as_mut()
-                && child.try_wait().ok().flatten().is_some()
-            {
-                self.child = None;
-                return false;
-            }
-            if postmaster_ready(&data, pid, self.port)
-                && TcpStream::connect(("127.0.0.1", self.port)).is_ok()
-            {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        kill(&mut self.child);
-        false
+        let port = self.port;
+        started(&mut self.child, child, |pid| {
+            postmaster_ready(&data, pid, port) && TcpStream::connect(("127.0.0.1", port)).is_ok()
+        })
     }
 }
 
@@ -366,24 +368,14 @@ impl PrivateMariadb {
     /// Kills the server (as a crash would).
     pub fn stop(&mut self) {
         kill(&mut self.child);
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", self.port)).is_ok() && start.elapsed() < READY {
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_port_free(self.port);
     }
 
     /// Starts the server again on the same port (InnoDB recovers what was committed),
     /// waiting until it answers.
     pub fn restart(&mut self) {
         self.stop();
-        let start = Instant::now();
-        while !self.spawn() {
-            assert!(
-                start.elapsed() < READY * 2,
-                "mariadbd did not come back on its port"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        spawn_again("mariadbd", || self.spawn());
     }
 
     fn spawn(&mut self) -> bool {
@@ -408,27 +400,14 @@ impl PrivateMariadb {
             .stderr(Stdio::null())
             .spawn()
             .expect("start mariadbd");
-        let pid = child.id();
-        self.child = Some(child);
-        let start = Instant::now();
-        while start.elapsed() < READY {
-            if let Some(child) = self.child.as_mut()
-                && child.try_wait().ok().flatten().is_some()
-            {
-                self.child = None;
-                return false;
-            }
-            let ours = std::fs::read_to_string(self.dir.join("mariadb.pid"))
+        let (port, pid_file) = (self.port, self.dir.join("mariadb.pid"));
+        started(&mut self.child, child, |pid| {
+            let ours = std::fs::read_to_string(&pid_file)
                 .ok()
                 .and_then(|text| text.trim().parse::<u32>().ok())
                 == Some(pid);
-            if ours && TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        kill(&mut self.child);
-        false
+            ours && TcpStream::connect(("127.0.0.1", port)).is_ok()
+        })
     }
 }
 
