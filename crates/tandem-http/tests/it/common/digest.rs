@@ -1,9 +1,10 @@
 //! A snapshot of every content table, to tell that a refused write wrote nothing.
 
 use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
 
 use serde_json::Value;
-use tandem_storage::sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult, Statement};
+use tandem_storage::sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use tandem_storage::{Backend, Database};
 
 /// Tables that a refused request may legitimately write, or that the cluster writes on its
@@ -29,41 +30,143 @@ const SEEN_COLUMNS: &[&str] = &["last_seen_at", "last_used_at", "seen_at"];
 
 /// The rows of every content table, by table.
 pub(crate) type Snapshot = BTreeMap<String, Vec<Value>>;
-
-/// Reads every content table of `db`.
+/// Reads every content table of `db`: a row count and a digest of the rows per table,
+/// computed by the database in one statement (copying every row into JSON after each
+/// refused write was most of the bad-input battery's time).
 pub(crate) async fn snapshot(db: &Database) -> Snapshot {
     let conn = db.connection();
-    let mut out = Snapshot::new();
-    for table in tables(db.backend(), conn).await {
-        if BOOKKEEPING.contains(&table.as_str()) {
-            continue;
+    let names: Vec<String> = tables(db.backend(), conn)
+        .await
+        .into_iter()
+        .filter(|table| !BOOKKEEPING.contains(&table.as_str()))
+        .collect();
+    let sql = match db.backend() {
+        Backend::Postgres => postgres_digests(&names),
+        Backend::Mysql => mysql_digests(&names, &columns(conn, MYSQL_COLUMNS).await),
+        Backend::Sqlite => sqlite_digests(&names, &columns(conn, SQLITE_COLUMNS).await),
+    };
+    let rows = conn
+        .query_all_raw(Statement::from_string(conn.get_database_backend(), sql))
+        .await
+        .unwrap_or_else(|err| panic!("digest the content tables: {err}"));
+    rows.iter()
+        .map(|row| {
+            let table: String = row.try_get("", "t").expect("a table name");
+            let count: i64 = row.try_get("", "n").expect("a row count");
+            let text: String = row.try_get("", "h").expect("a digest");
+            // SQLite's is the rows themselves: keep a hash of it.
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            text.hash(&mut hasher);
+            let digest = hasher.finish();
+            (
+                table,
+                vec![serde_json::json!({"rows": count, "digest": digest})],
+            )
+        })
+        .collect()
+}
+
+/// PostgreSQL: the md5 of each table's rows as JSON (the seen columns removed), sorted.
+fn postgres_digests(tables: &[String]) -> String {
+    let seen: String = SEEN_COLUMNS.iter().map(|c| format!(" - '{c}'")).collect();
+    tables
+        .iter()
+        .map(|table| {
+            format!(
+                "SELECT CAST('{table}' AS TEXT) AS t, COUNT(*) AS n, \
+                 md5(COALESCE(string_agg(x, '|' ORDER BY x), '')) AS h \
+                 FROM (SELECT (to_jsonb(r){seen})::text AS x FROM \"{table}\" r) s"
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ")
+}
+
+const MYSQL_COLUMNS: &str = "SELECT CAST(table_name AS CHAR) AS t, CAST(column_name AS CHAR) AS c \
+     FROM information_schema.columns WHERE table_schema = DATABASE() \
+     ORDER BY table_name, ordinal_position";
+
+const SQLITE_COLUMNS: &str = "SELECT m.name AS t, p.name AS c FROM sqlite_master m \
+     JOIN pragma_table_info(m.name) p WHERE m.type = 'table' ORDER BY m.name, p.cid";
+
+/// The columns of every table (from `sql`, rows of `t` and `c`), the seen columns left out.
+async fn columns(conn: &DatabaseConnection, sql: &str) -> BTreeMap<String, Vec<String>> {
+    let rows = conn
+        .query_all_raw(Statement::from_string(conn.get_database_backend(), sql))
+        .await
+        .expect("list the columns");
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for row in &rows {
+        let table: String = row.try_get("", "t").expect("a table name");
+        let column: String = row.try_get("", "c").expect("a column name");
+        if !SEEN_COLUMNS.contains(&column.as_str()) {
+            out.entry(table).or_default().push(column);
         }
-        let quoted = match db.backend() {
-            Backend::Mysql => format!("`{table}`"),
-            _ => format!("\"{table}\""),
-        };
-        let statement = Statement::from_string(
-            conn.get_database_backend(),
-            format!("SELECT * FROM {quoted}"),
-        );
-        let mut rows: Vec<Value> = Value::find_by_statement(statement)
-            .all(conn)
-            .await
-            .unwrap_or_else(|err| panic!("read {table}: {err}"))
-            .into_iter()
-            .map(|mut row| {
-                if let Some(fields) = row.as_object_mut() {
-                    for column in SEEN_COLUMNS {
-                        fields.remove(*column);
-                    }
-                }
-                row
-            })
-            .collect();
-        rows.sort_by_cached_key(|row| row.to_string());
-        out.insert(table, rows);
     }
     out
+}
+
+/// `SELECT` per table, joined by `UNION ALL`: `row` makes one row's text from its columns,
+/// `digest` aggregates the `x` texts of the table.
+fn per_table(
+    tables: &[String],
+    columns: &BTreeMap<String, Vec<String>>,
+    row: impl Fn(&[String]) -> String,
+    select: impl Fn(&str, &str) -> String,
+) -> String {
+    tables
+        .iter()
+        .map(|table| {
+            let fields = columns.get(table).map(Vec::as_slice).unwrap_or_default();
+            let text = if fields.is_empty() {
+                "''".to_owned()
+            } else {
+                row(fields)
+            };
+            select(table, &text)
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ")
+}
+
+/// MySQL/MariaDB: the sum of each row's CRC32 over its columns (order does not matter),
+/// NULL told apart from every value.
+fn mysql_digests(tables: &[String], columns: &BTreeMap<String, Vec<String>>) -> String {
+    per_table(
+        tables,
+        columns,
+        |fields| {
+            let hexed: Vec<String> = fields
+                .iter()
+                .map(|c| format!("COALESCE(HEX(CAST(`{c}` AS BINARY)), 'NULL')"))
+                .collect();
+            format!("CONCAT_WS('|', {})", hexed.join(", "))
+        },
+        |table, row| {
+            format!(
+                "SELECT CAST('{table}' AS CHAR) AS t, COUNT(*) AS n, \
+                 CAST(COALESCE(SUM(CRC32({row})), 0) AS CHAR) AS h FROM `{table}`"
+            )
+        },
+    )
+}
+
+/// SQLite: every row's quoted columns, sorted and joined (hashed once read).
+fn sqlite_digests(tables: &[String], columns: &BTreeMap<String, Vec<String>>) -> String {
+    per_table(
+        tables,
+        columns,
+        |fields| {
+            let quoted: Vec<String> = fields.iter().map(|c| format!("quote(\"{c}\")")).collect();
+            quoted.join(" || '|' || ")
+        },
+        |table, row| {
+            format!(
+                "SELECT '{table}' AS t, COUNT(*) AS n, COALESCE(group_concat(x, char(31)), '') AS h \
+                 FROM (SELECT {row} AS x FROM \"{table}\" ORDER BY x)"
+            )
+        },
+    )
 }
 
 /// The tables that differ between two snapshots, with a hint of how.

@@ -33,6 +33,10 @@ pub(crate) struct Case {
     pub(crate) content_type: &'static str,
     /// `Authorization` to send instead of the session cookie.
     pub(crate) authorization: Option<String>,
+    /// Whether the case can reach the database, and so runs on every backend; a case
+    /// refused while the request is parsed (broken JSON, a form body, a path or query value
+    /// no integer type holds) is the same on each and runs on SQLite only.
+    pub(crate) every_backend: bool,
 }
 
 /// Where a number can go: the boundaries of `i32`, `i64` and `u64`, a float, a negative, and
@@ -47,6 +51,10 @@ pub(crate) const NUMBERS: &[&str] = &[
     "1e16",
     "abc",
 ];
+
+/// The values of [`NUMBERS`] that no integer type holds: a path or query parameter with
+/// one is refused while it is parsed (or, where text goes, is text like any other).
+const PARSED_AWAY: &[&str] = &["18446744073709551616", "1e16", "abc"];
 
 /// A text longer than any limit: SQLite refuses `LIKE` patterns over 50 000 bytes.
 pub(crate) fn long_text() -> String {
@@ -78,6 +86,7 @@ pub(crate) fn cases(spec: &RouteSpec, fixture: &dyn Fn(&str, &str) -> String) ->
         body: spec.body.map(str::to_owned),
         content_type: "application/json",
         authorization: None,
+        every_backend: !matches!(class, Class::MalformedJson | Class::WrongContentType),
     };
     let mut cases = Vec::new();
 
@@ -89,6 +98,7 @@ pub(crate) fn cases(spec: &RouteSpec, fixture: &dyn Fn(&str, &str) -> String) ->
         {
             let mut case = base(class, format!("path {{{param}}} = {}", short(&value)));
             case.path = fill(Some((param, &value)));
+            case.every_backend &= !PARSED_AWAY.contains(&value.as_str());
             cases.push(case);
         }
     }
@@ -121,6 +131,7 @@ pub(crate) fn cases(spec: &RouteSpec, fixture: &dyn Fn(&str, &str) -> String) ->
         {
             let mut case = base(class, format!("query {key} = {}", short(&value)));
             case.query = with(&value);
+            case.every_backend &= !PARSED_AWAY.contains(&value.as_str());
             cases.push(case);
         }
         let mut case = base(
