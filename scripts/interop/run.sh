@@ -14,7 +14,8 @@
 # centrifuge-python and the centrifuge npm SDK (scripts/interop/node, installed with
 # `npm ci`). Everything it made (servers, database, virtualenv, Live's Redis keys) is
 # removed on exit; any failure, including a server that does not exit 0 on SIGTERM, makes it
-# exit non-zero.
+# exit non-zero. Last, schemathesis (PyPI) runs over the OpenAPI document of a further
+# instance (/api/openapi.json): no generated request may be answered 5xx.
 # PostgreSQL admin URL: $TANDEM_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -289,3 +290,24 @@ for engine in redis postgres; do
     step "running live_sdks.py (centrifuge-python and centrifuge-js) against live-$engine-a and live-$engine-b"
     "$tmp/venv/bin/python" scripts/interop/live_sdks.py "${urls[0]}" "${urls[1]}" "$admin_password" "$engine"
 done
+
+# schemathesis 4.x (PyPI) over the OpenAPI document the server publishes: every operation of
+# /api/openapi.json with its examples, then generated valid and invalid input (20 cases per
+# operation, a fixed seed, so a failure reproduces), as the admin, against a fresh instance
+# on the database every check above used: no answer may be a 5xx or a dropped connection.
+step "installing schemathesis 4.x into the virtualenv"
+"$tmp/venv/bin/python" -m pip install -q --disable-pip-version-check 'schemathesis>=4,<5'
+step "installed $("$tmp/venv/bin/python" -m pip show schemathesis | sed -n 's/^Version: /schemathesis /p')"
+first=${#names[@]}
+start_server openapi
+wait_healthy "$first"
+step "running schemathesis over ${urls[0]}/api/openapi.json"
+"$tmp/venv/bin/st" run "${urls[0]}/api/openapi.json" --checks not_a_server_error \
+    --auth "admin:$admin_password" --max-examples 20 --seed 1 --workers 2 \
+    --request-timeout 30 --warnings off --report junit --report-dir "$tmp/schemathesis" \
+    >"$tmp/schemathesis.log" 2>&1 || {
+    tail -n 60 "$tmp/schemathesis.log" >&2
+    step "schemathesis found answers that are 5xx or no answer at all" >&2
+    exit 1
+}
+grep -E 'generated|No issues found' "$tmp/schemathesis.log" | sed 's/^/interop: schemathesis: /'

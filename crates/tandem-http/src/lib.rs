@@ -30,6 +30,7 @@ mod error;
 mod extract;
 mod live;
 mod metrics;
+mod openapi;
 mod policy;
 mod routes;
 mod routing;
@@ -154,6 +155,7 @@ fn api_routes() -> (Routes, Routes) {
     let public = Routes::new()
         .get("/api/health", api::health)
         .get("/metrics", api::metrics)
+        .get("/api/openapi.json", openapi::document)
         .post("/login", login::login)
         .body(r#"{"user":"admin","password":"wrong password"}"#)
         .get("/logout", login::logout)

@@ -55,6 +55,7 @@ pub(crate) async fn page(State(state): State<AppState>) -> Response {
 <h2>More</h2>
 <ul>
 <li><a href="{base}/api/health">/api/health</a> (JSON, for load balancers) and <a href="{base}/metrics">/metrics</a> (Prometheus)</li>
+<li><a href="{base}/api/openapi.json">/api/openapi.json</a>: every API route of this server, as OpenAPI 3.0</li>
 <li><a href="https://grafana.com/docs/grafana/latest/developers/http_api/">Grafana's HTTP API reference</a>: the API this server answers. Tandem's own guides are in its source tree: <code>docs/ha.md</code>, <code>docs/configuration.md</code>, <code>docs/api.md</code>.</li>
 </ul>"#,
         database_class = if database_ok { "ok" } else { "bad" },
