@@ -257,13 +257,13 @@ async fn phase(
     load.take_stats();
     let names: Vec<String> = (0..GROUPS).map(|g| format!("fault-{n}-{g}")).collect();
     let poster = tokio::spawn(post_alerts(base.clone(), names.clone(), true));
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
 
     let fault_start = Instant::now();
     inject(rig, fault).await;
     let fault_end = Instant::now();
     let healthy_at = wait_healthy(rig).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
 
     poster.abort();
     post_alerts(base.clone(), names.clone(), false).await;
@@ -275,7 +275,7 @@ async fn phase(
     )
     .await;
     // Live publications acknowledged last reach their subscribers within a moment.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
 
     let stats = load.take_stats();
     let mut row = Row {
@@ -381,12 +381,12 @@ async fn wait_healthy(rig: &mut Rig) -> Instant {
 }
 
 /// Posts the phase's alerts as Prometheus does: firing every second until aborted (`firing`),
-/// or resolved three times.
+/// or resolved twice.
 async fn post_alerts(base: String, names: Vec<String>, firing: bool) {
     let format = &time::format_description::well_known::Rfc3339;
     let now = time::OffsetDateTime::now_utc();
     let starts = now.format(format).expect("a timestamp");
-    let rounds = if firing { usize::MAX } else { 3 };
+    let rounds = if firing { usize::MAX } else { 2 };
     for _ in 0..rounds {
         let ends = if firing {
             (time::OffsetDateTime::now_utc() + time::Duration::minutes(5))
