@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde_json::{Value, json};
 use tandem::http::testkit::http::HttpResponse;
+use tandem::storage::testkit::conformance::eventually;
 
 use crate::checks::Row;
 use crate::load::{BROADCAST, Load, Session, WATCHED, send};
@@ -196,11 +197,12 @@ async fn suite(backend: Backend) {
         ])
         .collect();
     let load = Load::start(readers, writers, publisher, subscribers);
-    wait_until(
+    let records = &load.records;
+    eventually(
         "every Live subscriber is subscribed",
         Duration::from_secs(30),
-        || {
-            load.records
+        || async {
+            records
                 .lock()
                 .unwrap()
                 .subscribers
@@ -268,10 +270,10 @@ async fn phase(
     poster.abort();
     post_alerts(base.clone(), names.clone(), false).await;
     let log = rig.log.clone();
-    wait_until(
+    eventually(
         "every alert group notified firing and resolved",
         Duration::from_secs(45),
-        || checks::all_notified(&log, &names),
+        || async { checks::all_notified(&log, &names) },
     )
     .await;
     // Live publications acknowledged last reach their subscribers within a moment.
@@ -421,12 +423,4 @@ async fn post_alerts(base: String, names: Vec<String>, firing: bool) {
 fn say(text: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr().lock(), "{text}");
-}
-
-async fn wait_until(what: &str, deadline: Duration, mut done: impl FnMut() -> bool) {
-    let until = Instant::now() + deadline;
-    while !done() {
-        assert!(Instant::now() < until, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }

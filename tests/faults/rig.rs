@@ -10,7 +10,9 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use tandem::http::testkit::{ServerProcess, TcpProxy};
-use tandem::storage::testkit::servers::{PrivateMariadb, PrivatePostgres, PrivateRedis};
+use tandem::storage::testkit::servers::{
+    PrivateMariadb, PrivatePostgres, PrivateRedis, free_port, is_root,
+};
 
 use crate::receiver::{self, Log};
 
@@ -53,9 +55,10 @@ impl PrivateDb {
 
     /// `127.0.0.1:<port>`, as it appears in [`PrivateDb::url`].
     fn address(&self) -> String {
-        let url = self.url();
-        let after_at = url.split_once('@').map_or("", |(_, rest)| rest);
-        after_at.split('/').next().unwrap_or_default().to_owned()
+        match self {
+            PrivateDb::Postgres(db) => db.address(),
+            PrivateDb::Mariadb(db) => db.address(),
+        }
     }
 
     fn grafana_type(&self) -> &'static str {
@@ -314,18 +317,4 @@ pub(crate) fn nginx_binary() -> &'static str {
     } else {
         "nginx"
     }
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("bind a free port")
 }

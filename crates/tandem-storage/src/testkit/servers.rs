@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 const READY: Duration = Duration::from_secs(30);
 
-fn free_port() -> u16 {
+/// A loopback port nobody listens on now (bound and released: another process may take it
+/// before the caller binds it, which the servers here detect and retry).
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())
@@ -223,6 +225,11 @@ impl PrivatePostgres {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
 
+    /// `127.0.0.1:<port>`.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
     /// Kills the server (as a crash would).
     pub fn stop(&mut self) {
         kill(&mut self.child);
@@ -290,7 +297,8 @@ fn postgres_bin() -> PathBuf {
         .expect("PostgreSQL server binaries under /usr/lib/postgresql/*/bin")
 }
 
-fn is_root() -> bool {
+/// Whether the test runs as root (servers that refuse root then run as another user).
+pub fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()

@@ -28,8 +28,9 @@ const BOOKKEEPING: &[&str] = &[
 /// Columns written by reads, at most once a minute.
 const SEEN_COLUMNS: &[&str] = &["last_seen_at", "last_used_at", "seen_at"];
 
-/// The rows of every content table, by table.
+/// What every content table holds, by table: its row count and a digest of its rows.
 pub(crate) type Snapshot = BTreeMap<String, Vec<Value>>;
+
 /// Reads every content table of `db`: a row count and a digest of the rows per table,
 /// computed by the database in one statement (copying every row into JSON after each
 /// refused write was most of the bad-input battery's time).
@@ -54,7 +55,7 @@ pub(crate) async fn snapshot(db: &Database) -> Snapshot {
             let table: String = row.try_get("", "t").expect("a table name");
             let count: i64 = row.try_get("", "n").expect("a row count");
             let text: String = row.try_get("", "h").expect("a digest");
-            // SQLite's is the rows themselves: keep a hash of it.
+            // PostgreSQL's and MariaDB's are short already; SQLite's is the rows themselves.
             let mut hasher = std::collections::hash_map::DefaultHasher::new();
             text.hash(&mut hasher);
             let digest = hasher.finish();
@@ -106,8 +107,8 @@ async fn columns(conn: &DatabaseConnection, sql: &str) -> BTreeMap<String, Vec<S
     out
 }
 
-/// `SELECT` per table, joined by `UNION ALL`: `row` makes one row's text from its columns,
-/// `digest` aggregates the `x` texts of the table.
+/// One `SELECT` per table, joined by `UNION ALL`: `row` makes one row's text from the
+/// table's columns, `select` the statement that aggregates those texts into `t`, `n`, `h`.
 fn per_table(
     tables: &[String],
     columns: &BTreeMap<String, Vec<String>>,
